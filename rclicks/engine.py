@@ -1,0 +1,395 @@
+"""The evaluation engine: one image encode, every trajectory of an instance decoded together.
+
+Data flows one way: Dataset -> Sample -> ``model.encode`` (once per image) -> for each
+instance, all trajectories (baseline, clicking groups x repeats, for every simulator) step
+together: simulator densities -> click protocol -> ``model.predict_batch`` -> IoU -> rows.
+Rows of a finished instance go straight to ``journal/`` in the run folder, so a crash loses at
+most the instance in flight and ``resume`` continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from rclicks.clicks import choose_side, error_masks, weighted_pick
+from rclicks.types import Click, Sample, validate_sample
+
+ROW_SCHEMA = pa.schema(
+    [
+        ("dataset", pa.string()),
+        ("sample_id", pa.string()),
+        ("instance_id", pa.string()),
+        ("simulator", pa.string()),
+        ("group", pa.int16()),
+        ("repeat", pa.int16()),
+        ("click", pa.int16()),
+        ("x", pa.int32()),
+        ("y", pa.int32()),
+        ("positive", pa.bool_()),
+        ("iou", pa.float64()),
+        ("seconds", pa.float64()),
+    ]
+)
+SORT_KEYS = ["dataset", "sample_id", "instance_id", "simulator", "group", "repeat", "click"]
+BASELINE = "baseline"
+
+
+class PluginError(RuntimeError):
+    """A plugin misbehaved on one instance (wrong output shape, exception, ...)."""
+
+
+@dataclass(frozen=True)
+class TrajectorySpec:
+    simulator: str
+    group: int
+    repeat: int
+
+
+@dataclass
+class Protocol:
+    groups: int = 10
+    repeats: int = 1
+    max_clicks: int = 20
+    seed: int = 0
+    baseline: bool = True
+
+    def __post_init__(self) -> None:
+        if self.groups < 1:
+            raise ValueError(f"groups must be >= 1, got {self.groups}")
+        if self.repeats < 1:
+            raise ValueError(f"repeats must be >= 1, got {self.repeats}")
+        if self.max_clicks < 1:
+            raise ValueError(f"max_clicks must be >= 1, got {self.max_clicks}")
+
+
+def plan(simulators: dict[str, Any], protocol: Protocol) -> list[TrajectorySpec]:
+    """Every trajectory run for one instance, in a fixed order."""
+    specs: list[TrajectorySpec] = []
+    wants_baseline = protocol.baseline or any(
+        getattr(s, "is_baseline", False) for s in simulators.values()
+    )
+    if wants_baseline:
+        specs.append(TrajectorySpec(BASELINE, 0, 1))
+    for name, sim in simulators.items():
+        if getattr(sim, "is_baseline", False):
+            continue
+        if getattr(sim, "deterministic", False):
+            specs.append(TrajectorySpec(name, 0, 1))
+            continue
+        for g in range(1, protocol.groups + 1):
+            for r in range(1, protocol.repeats + 1):
+                specs.append(TrajectorySpec(name, g, r))
+    return specs
+
+
+def trajectory_rng(seed: int, *key: Any) -> np.random.Generator:
+    """A generator derived from (seed, dataset, sample, instance, simulator, group, repeat):
+    results do not depend on the order of work or the number of workers."""
+    text = "\x1f".join(str(k) for k in (seed, *key))
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return np.random.Generator(np.random.PCG64(int.from_bytes(digest[:16], "little")))
+
+
+@dataclass
+class _Traj:
+    spec: TrajectorySpec
+    sim: Any
+    rng: np.random.Generator
+    pred: np.ndarray
+    clicks: list[Click] = field(default_factory=list)
+    state: Any = None
+
+
+def _as_prob(prob: Any, shape: tuple[int, int], model: Any) -> np.ndarray:
+    arr = np.asarray(prob)
+    if arr.ndim == 3 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.shape != shape:
+        raise PluginError(
+            f"model {type(model).__name__} returned a probability map of shape {arr.shape}, "
+            f"expected {shape} (H×W of the image)"
+        )
+    return arr
+
+
+def _predict(model: Any, embedding: Any, trajs: list[_Traj]) -> tuple[list, list]:
+    clicks = [list(t.clicks) for t in trajs]
+    states = [t.state for t in trajs]
+    batch = getattr(model, "predict_batch", None)
+    if batch is not None:
+        probs, new_states = batch(embedding, clicks, states)
+        probs, new_states = list(probs), list(new_states)
+        if len(probs) != len(trajs) or len(new_states) != len(trajs):
+            raise PluginError(
+                f"model {type(model).__name__}.predict_batch returned {len(probs)} maps and "
+                f"{len(new_states)} states for {len(trajs)} trajectories"
+            )
+        return probs, new_states
+    probs, new_states = [], []
+    for c, s in zip(clicks, states):
+        p, ns = model.predict(embedding, c, s)
+        probs.append(p)
+        new_states.append(ns)
+    return probs, new_states
+
+
+def _densities(
+    image: np.ndarray, gt: np.ndarray, items: list[tuple[_Traj, np.ndarray]]
+) -> list[np.ndarray]:
+    """Densities for ``(trajectory, chosen error mask)`` pairs, batched per simulator."""
+    out: list[np.ndarray | None] = [None] * len(items)
+    by_sim: dict[int, list[int]] = {}
+    for i, (t, _) in enumerate(items):
+        by_sim.setdefault(id(t.sim), []).append(i)
+    for idxs in by_sim.values():
+        sim = items[idxs[0]][0].sim
+        errs = [items[i][1] for i in idxs]
+        batch = getattr(sim, "density_batch", None)
+        if batch is not None and len(idxs) > 1:
+            dens = list(batch([image] * len(idxs), [gt] * len(idxs), errs))
+        else:
+            dens = [sim.density(image, gt, e) for e in errs]
+        for i, d in zip(idxs, dens):
+            d = np.asarray(d)
+            if d.shape != gt.shape:
+                raise PluginError(
+                    f"simulator {type(sim).__name__} returned a density of shape {d.shape}, "
+                    f"expected {gt.shape}"
+                )
+            out[i] = d
+    return out  # type: ignore[return-value]
+
+
+def run_instance(
+    model: Any,
+    embedding: Any,
+    image: np.ndarray,
+    gt: np.ndarray,
+    ignore: np.ndarray | None,
+    simulators: dict[str, Any],
+    protocol: Protocol,
+    key: tuple[str, str, str],
+) -> dict[str, list]:
+    """All trajectories of one instance; returns the per-click rows as columns."""
+    dataset, sample_id, instance_id = key
+    h, w = gt.shape
+    gt = np.asarray(gt, dtype=bool)
+    valid = None if ignore is None else ~np.asarray(ignore, dtype=bool)
+    gt_count = int(np.count_nonzero(gt if valid is None else gt & valid))
+    threshold = float(getattr(model, "threshold", 0.5))
+    empty = np.zeros((h, w), dtype=bool)
+    trajs: list[_Traj] = []
+    for spec in plan(simulators, protocol):
+        sim = None if spec.simulator == BASELINE else simulators[spec.simulator]
+        rng = trajectory_rng(
+            protocol.seed, dataset, sample_id, instance_id, spec.simulator, spec.group, spec.repeat
+        )
+        trajs.append(_Traj(spec, sim, rng, empty))
+    rows: dict[str, list] = {name: [] for name in ROW_SCHEMA.names}
+    for k in range(1, protocol.max_clicks + 1):
+        pending: list[tuple[_Traj, np.ndarray, bool, Any]] = []
+        for t in trajs:
+            fn, fp = error_masks(gt, t.pred, ignore)
+            positive, dfn, dfp = choose_side(fn, fp, t.clicks)
+            dist = dfn if positive else dfp
+            if t.sim is None or getattr(t.sim, "is_baseline", False):
+                y, x = dist.first_argmax()
+                t.clicks.append(Click(x, y, positive))
+            else:
+                pending.append((t, fn if positive else fp, positive, dist))
+        if pending:
+            dens = _densities(image, gt, [(t, err) for t, err, _, _ in pending])
+            for (t, err, positive, dist), d in zip(pending, dens):
+                pick = weighted_pick(
+                    d,
+                    err,
+                    t.clicks,
+                    t.rng,
+                    t.spec.group,
+                    protocol.groups,
+                    bool(getattr(t.sim, "deterministic", False)),
+                )
+                y, x = pick if pick is not None else dist.first_argmax()
+                t.clicks.append(Click(x, y, positive))
+        t0 = time.perf_counter()
+        probs, states = _predict(model, embedding, trajs)
+        per_click = (time.perf_counter() - t0) / len(trajs)
+        for t, prob, state in zip(trajs, probs, states):
+            prob = _as_prob(prob, (h, w), model)
+            t.state = state
+            t.pred = prob > threshold
+            pred_valid = t.pred if valid is None else t.pred & valid
+            inter = int(np.count_nonzero(pred_valid & gt))
+            union = gt_count + int(np.count_nonzero(pred_valid)) - inter
+            c = t.clicks[-1]
+            rows["dataset"].append(dataset)
+            rows["sample_id"].append(sample_id)
+            rows["instance_id"].append(instance_id)
+            rows["simulator"].append(t.spec.simulator)
+            rows["group"].append(t.spec.group)
+            rows["repeat"].append(t.spec.repeat)
+            rows["click"].append(k)
+            rows["x"].append(c.x)
+            rows["y"].append(c.y)
+            rows["positive"].append(c.positive)
+            rows["iou"].append(inter / union if union else float("nan"))
+            rows["seconds"].append(per_click)
+    return rows
+
+
+# -- run folder ------------------------------------------------------------------------------
+
+
+def unit_digest(*parts: str) -> str:
+    return hashlib.sha1("\x1f".join(parts).encode("utf-8")).hexdigest()
+
+
+class RunFolder:
+    """Files of one run: ``journal/`` (one parquet per finished instance and one ``.done``
+    marker per finished sample), ``errors.jsonl``, then ``per_click.parquet``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.journal = self.path / "journal"
+
+    def prepare(self) -> None:
+        self.journal.mkdir(parents=True, exist_ok=True)
+
+    def instance_file(self, dataset: str, sample_id: str, instance_id: str) -> Path:
+        return self.journal / f"{unit_digest(dataset, sample_id, instance_id)}.parquet"
+
+    def sample_marker(self, dataset: str, sample_id: str) -> Path:
+        return self.journal / f"{unit_digest(dataset, sample_id)}.done"
+
+    def write_instance(self, key: tuple[str, str, str], rows: dict[str, list]) -> None:
+        table = pa.Table.from_pydict(rows, schema=ROW_SCHEMA)
+        final = self.instance_file(*key)
+        tmp = final.with_suffix(f".tmp{os.getpid()}")
+        pq.write_table(table, tmp)
+        os.replace(tmp, final)
+
+    def mark_sample(self, dataset: str, sample_id: str, instances: Sequence[str]) -> None:
+        final = self.sample_marker(dataset, sample_id)
+        tmp = final.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps({"dataset": dataset, "sample_id": sample_id,
+                                   "instances": list(instances)}))
+        os.replace(tmp, final)
+
+    def record_error(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        fd = os.open(self.path / "errors.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode("utf-8"))
+        finally:
+            os.close(fd)
+
+    def journal_tables(self) -> list[pa.Table]:
+        return [pq.read_table(p) for p in sorted(self.journal.glob("*.parquet"))]
+
+
+@dataclass
+class SampleOutcome:
+    dataset: str
+    sample_id: str
+    instances_done: int = 0
+    instances_skipped: int = 0
+    clicks: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+
+
+def process_sample(
+    model: Any,
+    simulators: dict[str, Any],
+    protocol: Protocol,
+    folder: RunFolder,
+    dataset: str,
+    sample: Sample,
+    on_instance: Callable[[SampleOutcome], None] | None = None,
+) -> SampleOutcome:
+    """Encode the image once and run every pending instance of it, journaling each one."""
+    out = SampleOutcome(dataset, sample.sample_id)
+    t_start = time.perf_counter()
+    todo = [
+        iid
+        for iid in sample.instances
+        if not folder.instance_file(dataset, sample.sample_id, iid).exists()
+    ]
+    out.instances_skipped = len(sample.instances) - len(todo)
+    if not todo:
+        folder.mark_sample(dataset, sample.sample_id, list(sample.instances))
+        return out
+    problems = validate_sample(sample)
+    if problems:
+        for iid in todo:
+            _error(folder, out, dataset, sample.sample_id, iid, "dataset", "; ".join(problems))
+        return out
+    try:
+        embedding = model.encode(sample.image)
+    except Exception as exc:  # noqa: BLE001 - recorded, the run goes on
+        for iid in todo:
+            _error(folder, out, dataset, sample.sample_id, iid, "encode", exc)
+        return out
+    for iid in todo:
+        key = (dataset, sample.sample_id, iid)
+        try:
+            rows = run_instance(
+                model, embedding, sample.image, sample.instances[iid], sample.ignore,
+                simulators, protocol, key,
+            )
+        except Exception as exc:  # noqa: BLE001 - recorded, the run goes on
+            _error(folder, out, dataset, sample.sample_id, iid, "predict", exc)
+            continue
+        folder.write_instance(key, rows)
+        out.instances_done += 1
+        out.clicks += len(rows["click"])
+        if on_instance is not None:
+            on_instance(out)
+    if out.errors == 0:
+        folder.mark_sample(dataset, sample.sample_id, list(sample.instances))
+    out.seconds = time.perf_counter() - t_start
+    return out
+
+
+def _error(folder, out, dataset, sample_id, instance_id, stage, exc) -> None:
+    out.errors += 1
+    if isinstance(exc, BaseException):
+        message = f"{type(exc).__name__}: {exc}"
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=8))
+    else:
+        message, tb = str(exc), None
+    folder.record_error(
+        {"dataset": dataset, "sample_id": sample_id, "instance_id": instance_id,
+         "stage": stage, "error": message, "traceback": tb, "time": time.time()}
+    )
+
+
+def iter_pending(dataset: Any, folder: RunFolder, name: str, limit: int | None
+                 ) -> Iterator[tuple[int, Sample | None]]:
+    """``(index, sample)`` for the samples not finished yet (samples load lazily)."""
+    n = len(dataset)
+    if limit is not None:
+        n = min(n, limit)
+    if hasattr(dataset, "__getitem__") and hasattr(dataset, "sample_ids"):
+        ids = dataset.sample_ids()
+        for i in range(n):
+            if not folder.sample_marker(name, ids[i]).exists():
+                yield i, None
+        return
+    for i, sample in enumerate(dataset):
+        if i >= n:
+            break
+        if not folder.sample_marker(name, sample.sample_id).exists():
+            yield i, sample

@@ -1,0 +1,373 @@
+"""The Python API behind ``rclicks eval``: resolve components, check data, run, summarise."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib.util
+import json
+import os
+import platform
+import sys
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from rclicks.datasets.folder import DatasetError, check_dataset
+from rclicks.engine import (
+    ROW_SCHEMA,
+    SORT_KEYS,
+    Protocol,
+    RunFolder,
+    SampleOutcome,
+    iter_pending,
+    process_sample,
+)
+from rclicks.metrics import summarize
+from rclicks.plugins import PluginHost, get_host
+from rclicks.presets import Registry, load_registry
+from rclicks.registry import Resolved, instantiate, resolve
+
+Progress = Callable[[str, dict[str, Any]], None]
+
+
+class RunError(RuntimeError):
+    """A run cannot start or continue (bad folder, mismatched resume, ...)."""
+
+
+@dataclass
+class EvalConfig:
+    model: str
+    simulators: list[str]
+    datasets: list[str]
+    model_options: dict[str, Any] = field(default_factory=dict)
+    sim_options: dict[str, Any] = field(default_factory=dict)
+    data_options: dict[str, Any] = field(default_factory=dict)
+    groups: int = 10
+    repeats: int = 1
+    max_clicks: int = 20
+    seed: int = 0
+    baseline: bool = True
+    device: str = "auto"
+    limit: int | None = None
+    workers: int = 1
+    out: str | None = None
+    resume: bool = False
+    registry_path: str | None = None
+    benchmark: str | None = None
+
+    def protocol(self) -> Protocol:
+        return Protocol(self.groups, self.repeats, self.max_clicks, self.seed, self.baseline)
+
+
+@dataclass
+class RunResult:
+    out: Path
+    summary: dict[str, Any]
+    errors: int
+    clicks: int
+
+
+def resolve_device(device: str) -> str:
+    if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
+        raise RunError(f"--device must be auto, cpu or cuda[:N], got {device!r}")
+    if device != "auto":
+        return device
+    if importlib.util.find_spec("torch") is None:
+        return "cpu"
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _version(dist: str) -> str | None:
+    import importlib.metadata as md
+
+    try:
+        return md.version(dist)
+    except md.PackageNotFoundError:
+        return None
+
+
+def _describe(r: Resolved) -> dict[str, Any]:
+    return {
+        "name": r.name,
+        "plugin": r.entry.name,
+        "provided_by": r.entry.plugin,
+        "distribution": r.entry.distribution,
+        "version": r.entry.version,
+        "options": _jsonable(r.options),
+        "preset": r.preset is not None,
+    }
+
+
+def _jsonable(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, default=str))
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def default_out() -> Path:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / stamp
+
+
+def config_fingerprint(run: dict[str, Any]) -> dict[str, Any]:
+    """What must be equal for ``--resume`` to continue a run."""
+    return {k: run.get(k) for k in ("model", "simulators", "datasets", "protocol", "limit")}
+
+
+class _Components:
+    """Everything one process needs to run samples (built in each worker)."""
+
+    def __init__(self, cfg: EvalConfig, device: str, host: PluginHost | None = None):
+        host = host or get_host()
+        registry = load_registry(cfg.registry_path)
+        self.model_r = resolve("models", cfg.model, cfg.model_options, registry, host)
+        self.sim_r = {
+            s: resolve("simulators", s, cfg.sim_options, registry, host) for s in cfg.simulators
+        }
+        self.data_r = {
+            d: resolve("datasets", d, cfg.data_options, registry, host) for d in cfg.datasets
+        }
+        self.device = device
+        self._model = None
+        self._sims: dict[str, Any] | None = None
+        self._datasets: dict[str, Any] = {}
+
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            self._model = instantiate(self.model_r, self.device)
+        return self._model
+
+    @property
+    def simulators(self) -> dict[str, Any]:
+        if self._sims is None:
+            self._sims = {n: instantiate(r, self.device) for n, r in self.sim_r.items()}
+        return self._sims
+
+    def dataset(self, name: str) -> Any:
+        if name not in self._datasets:
+            self._datasets[name] = instantiate(self.data_r[name])
+        return self._datasets[name]
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(cfg_dict: dict[str, Any], device: str, out: str) -> None:
+    import rclicks.clicks  # noqa: F401 - sets OpenCV to one thread per worker
+
+    cfg = EvalConfig(**cfg_dict)
+    _WORKER["components"] = _Components(cfg, device)
+    _WORKER["protocol"] = cfg.protocol()
+    _WORKER["folder"] = RunFolder(Path(out))
+
+
+def _worker_run(dataset_name: str, ds_label: str, index: int) -> SampleOutcome:
+    comp: _Components = _WORKER["components"]
+    ds = comp.dataset(dataset_name)
+    sample = ds[index] if hasattr(ds, "__getitem__") else _nth(ds, index)
+    return process_sample(
+        comp.model, comp.simulators, _WORKER["protocol"], _WORKER["folder"], ds_label, sample
+    )
+
+
+def _nth(ds: Any, index: int) -> Any:
+    for i, s in enumerate(ds):
+        if i == index:
+            return s
+    raise IndexError(index)
+
+
+def evaluate(
+    cfg: EvalConfig, progress: Progress | None = None, host: PluginHost | None = None
+) -> RunResult:
+    """Run the protocol; see ``rclicks eval --help`` for what each setting means."""
+    progress = progress or (lambda event, info: None)
+    if cfg.workers < 1:
+        raise RunError(f"--workers must be >= 1, got {cfg.workers}")
+    device = resolve_device(cfg.device)
+    comp = _Components(cfg, device, host)
+    protocol = cfg.protocol()
+    out = Path(cfg.out) if cfg.out else default_out()
+    folder = RunFolder(out)
+
+    # 1. the data, before any model work
+    datasets = {name: comp.dataset(name) for name in cfg.datasets}
+    problems: list[str] = []
+    for name, ds in datasets.items():
+        problems += check_dataset(ds)
+    if problems:
+        raise DatasetError(", ".join(cfg.datasets), problems)
+
+    run_info = {
+        "rclicks": _version("rclicks"),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "numpy": np.__version__,
+        "torch": _version("torch"),
+        "plugins": {
+            p.name: {"distribution": p.distribution, "version": p.version, "status": p.status}
+            for p in (host or get_host()).plugins.values()
+        },
+        "model": _describe(comp.model_r),
+        "simulators": [_describe(r) for r in comp.sim_r.values()],
+        "datasets": [
+            {**_describe(r), "dataset": getattr(datasets[n], "name", n), "samples": len(datasets[n])}
+            for n, r in comp.data_r.items()
+        ],
+        "protocol": asdict(protocol),
+        "limit": cfg.limit,
+        "benchmark": cfg.benchmark,
+        "device": device,
+        "workers": cfg.workers,
+        "command": sys.argv,
+    }
+
+    # 2. the run folder
+    run_json = out / "run.json"
+    if cfg.resume:
+        if not run_json.is_file():
+            raise RunError(f"{out}: nothing to resume (no run.json); start it without --resume")
+        previous = json.loads(run_json.read_text())
+        if config_fingerprint(previous) != config_fingerprint(_jsonable(run_info)):
+            raise RunError(
+                f"{run_json}: the run was started with other settings; resume needs the same "
+                "model, simulators, datasets, options, protocol and --limit"
+            )
+        run_info["started"] = previous.get("started")
+        run_info["resumed"] = previous.get("resumed", []) + [_now()]
+    else:
+        if out.exists() and any(out.iterdir()):
+            raise RunError(f"{out}: folder is not empty; use --resume to continue it or another --out")
+        run_info["started"] = _now()
+    folder.prepare()
+    run_info["status"] = "running"
+    _write_json(run_json, run_info)
+
+    # 3. the work
+    labels = {n: getattr(ds, "name", n) for n, ds in datasets.items()}
+    work = [
+        (n, labels[n], i, s)
+        for n, ds in datasets.items()
+        for i, s in iter_pending(ds, folder, labels[n], cfg.limit)
+    ]
+    progress("start", {"samples": len(work), "device": device, "out": str(out)})
+    totals = SampleOutcome("", "")
+
+    def done(o: SampleOutcome) -> None:
+        totals.instances_done += o.instances_done
+        totals.clicks += o.clicks
+        totals.errors += o.errors
+        progress("sample", {"instances": o.instances_done, "clicks": o.clicks, "errors": o.errors})
+
+    if cfg.workers == 1 or len(work) <= 1:
+        for n, label, i, sample in work:
+            ds = datasets[n]
+            if sample is None:
+                sample = ds[i]
+            done(process_sample(comp.model, comp.simulators, protocol, folder, label, sample))
+    else:
+        ctx = get_context("spawn")
+        cfg_dict = asdict(cfg)
+        with ProcessPoolExecutor(
+            cfg.workers, mp_context=ctx, initializer=_worker_init,
+            initargs=(cfg_dict, device, str(out)),
+        ) as pool:
+            futures = [pool.submit(_worker_run, n, label, i) for n, label, i, _ in work]
+            for f in as_completed(futures):
+                done(f.result())
+
+    # 4. merge, summarise
+    table = merge(out, folder)
+    summary = build_summary(table, protocol, run_info)
+    _write_json(out / "summary.json", summary)
+    errors = _count_errors(out)
+    run_info["finished"] = _now()
+    run_info["status"] = "complete" if errors == 0 else "complete_with_errors"
+    run_info["errors"] = errors
+    _write_json(run_json, run_info)
+    progress("end", {"clicks": totals.clicks})
+    return RunResult(out, summary, errors, table.num_rows)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(_jsonable(data), indent=2, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+
+
+def merge(out: Path, folder: RunFolder) -> pa.Table:
+    """The journal (one file per finished instance) -> one sorted ``per_click.parquet``.
+    The journal stays: it is what ``--resume`` reads."""
+    tables = folder.journal_tables()
+    final = out / "per_click.parquet"
+    table = pa.concat_tables(tables) if tables else ROW_SCHEMA.empty_table()
+    table = table.cast(ROW_SCHEMA)
+    if table.num_rows:
+        keys = ["dataset", "sample_id", "instance_id", "simulator", "group", "repeat", "click"]
+        uniq = table.group_by(keys).aggregate([])
+        if uniq.num_rows != table.num_rows:
+            raise RunError(f"{out}: duplicate clicks in the journal")
+        table = table.sort_by([(k, "ascending") for k in SORT_KEYS])
+    tmp = final.with_suffix(".parquet.tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, final)
+    return table
+
+
+def read_rows(path: str | Path) -> dict[str, np.ndarray]:
+    """``per_click.parquet`` as numpy columns (strings as ``str`` arrays)."""
+    return table_columns(pq.read_table(path))
+
+
+def table_columns(table: pa.Table) -> dict[str, np.ndarray]:
+    cols: dict[str, np.ndarray] = {}
+    for name in table.column_names:
+        arr = table.column(name).to_numpy(zero_copy_only=False)
+        if pa.types.is_string(table.schema.field(name).type):
+            arr = arr.astype(str)
+        cols[name] = arr
+    return cols
+
+
+def build_summary(table: pa.Table, protocol: Protocol, run_info: dict[str, Any]) -> dict:
+    cols = table_columns(table)
+    return {
+        "rclicks": run_info.get("rclicks"),
+        "model": run_info["model"]["name"],
+        "protocol": asdict(protocol),
+        "results": summarize(cols, protocol.max_clicks) if table.num_rows else [],
+    }
+
+
+def _count_errors(out: Path) -> int:
+    path = out / "errors.jsonl"
+    if not path.exists():
+        return 0
+    folder = RunFolder(out)
+    latest: dict[tuple, dict] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            rec = json.loads(line)
+            latest[(rec["dataset"], rec["sample_id"], rec["instance_id"])] = rec
+    pending = {
+        k: v for k, v in latest.items() if not folder.instance_file(*k).exists()
+    }
+    tmp = path.with_suffix(".jsonl.tmp")
+    tmp.write_text("".join(json.dumps(v, ensure_ascii=False) + "\n" for v in pending.values()))
+    os.replace(tmp, path)
+    if not pending:
+        path.unlink()
+    return len(pending)
+

@@ -1,0 +1,43 @@
+"""Built-in weightless click simulators. A simulator is a density and nothing more: the engine
+owns the side rule, clicking groups, sampling and randomness."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rclicks.clicks import padded_distance
+
+
+class BaselineSimulator:
+    """The robot: click the deepest point of the larger error (deterministic)."""
+
+    deterministic = True
+    is_baseline = True  # the engine takes the exact baseline rule directly
+
+    def density(self, image: np.ndarray, gt_mask: np.ndarray, error_mask: np.ndarray):
+        return padded_distance(error_mask).dense()
+
+
+class UniformSimulator:
+    """Every pixel of the error region is equally likely."""
+
+    deterministic = False
+
+    def density(self, image: np.ndarray, gt_mask: np.ndarray, error_mask: np.ndarray):
+        return np.asarray(error_mask, dtype=np.float32)
+
+
+class DistanceSimulator:
+    """Density = distance to the error region's border (zero-padded exact L2 transform), raised
+    to ``power``: people tend to click away from edges."""
+
+    deterministic = False
+
+    def __init__(self, power: float = 1.0) -> None:
+        self.power = float(power)
+        if self.power <= 0:
+            raise ValueError(f"distance simulator: power must be > 0, got {power}")
+
+    def density(self, image: np.ndarray, gt_mask: np.ndarray, error_mask: np.ndarray):
+        d = padded_distance(error_mask).dense()
+        return d if self.power == 1.0 else np.power(d, self.power, dtype=np.float32)

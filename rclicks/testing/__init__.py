@@ -1,0 +1,159 @@
+"""Conformance helpers for plugin authors (also a pytest plugin, see :mod:`.plugin`).
+
+Three lines test a model against the protocol on a tiny synthetic dataset::
+
+    from rclicks.testing import check_model
+    def test_my_model_conforms():
+        check_model(MyModel())
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rclicks.types import Click, Sample
+
+__all__ = ["TinyDataset", "check_model", "check_simulator", "tiny_dataset", "write_folder"]
+
+
+def _scene(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = rng.integers(40, 90, size=3)
+    image = np.empty((h, w, 3), dtype=np.float64)
+    image[:] = base + 10 * np.sin(xx / 5.0)[..., None]
+    instances: dict[str, np.ndarray] = {}
+    for k in range(1, 3):
+        cy, cx = rng.uniform(0.3, 0.7) * h, (0.3 + 0.4 * (k - 1)) * w
+        ry, rx = rng.uniform(0.15, 0.25) * h, rng.uniform(0.12, 0.18) * w
+        mask = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1.0
+        image[mask] = rng.integers(150, 250, size=3)
+        for other in instances.values():
+            other &= ~mask
+        instances[str(k)] = mask
+    return np.clip(image, 0, 255).astype(np.uint8), instances
+
+
+class TinyDataset:
+    """A few small synthetic images with two elliptic instances each."""
+
+    def __init__(self, n: int = 2, size: tuple[int, int] = (48, 64), seed: int = 0,
+                 name: str = "tiny") -> None:
+        self.name = name
+        rng = np.random.default_rng(seed)
+        self._samples = []
+        for i in range(n):
+            image, inst = _scene(rng, *size)
+            self._samples.append(Sample(f"img{i}", image, inst))
+
+    def __len__(self) -> int:
+        return len(self._samples)
+
+    def __getitem__(self, i: int) -> Sample:
+        return self._samples[i]
+
+    def __iter__(self) -> Iterator[Sample]:
+        return iter(self._samples)
+
+
+def tiny_dataset(n: int = 2, size: tuple[int, int] = (48, 64), seed: int = 0) -> TinyDataset:
+    return TinyDataset(n, size, seed)
+
+
+def write_folder(root: str | Path, dataset: Any) -> Path:
+    """Write a dataset in the generic folder layout (PNG images and label masks)."""
+    from PIL import Image
+
+    root = Path(root)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "masks").mkdir(parents=True, exist_ok=True)
+    for s in dataset:
+        Image.fromarray(s.image).save(root / "images" / f"{s.sample_id}.png")
+        labels = np.zeros(s.image.shape[:2], dtype=np.uint8)
+        for k, m in enumerate(s.instances.values(), start=1):
+            labels[m] = k
+        Image.fromarray(labels).save(root / "masks" / f"{s.sample_id}.png")
+    return root
+
+
+def _clicks_for(gt: np.ndarray) -> list[Click]:
+    ys, xs = np.nonzero(gt)
+    inside = Click(int(xs[len(xs) // 2]), int(ys[len(ys) // 2]), True)
+    oy, ox = np.nonzero(~gt)
+    outside = Click(int(ox[len(ox) // 3]), int(oy[len(oy) // 3]), False)
+    return [inside, outside]
+
+
+def check_model(model: Any, dataset: Any = None, max_clicks: int = 3) -> None:
+    """Assert that ``model`` follows the :class:`rclicks.ISModel` protocol.
+
+    Checks: the methods and ``threshold``; the probability map's shape and finiteness;
+    determinism; that ``encode``'s result is reusable (predicting twice gives the same map);
+    that ``predict_batch`` (when present) agrees with ``predict``; and a short protocol run
+    (baseline + 2 clicking groups) through the engine.
+    """
+    from rclicks.engine import Protocol, run_instance
+    from rclicks.protocols import ISModel
+    from rclicks.simulators import DistanceSimulator
+
+    assert isinstance(model, ISModel), (
+        f"{type(model).__name__} lacks encode/predict/threshold of rclicks.ISModel"
+    )
+    assert isinstance(float(model.threshold), float), "threshold must be a number"
+    dataset = dataset if dataset is not None else tiny_dataset()
+    for sample in dataset:
+        h, w = sample.image.shape[:2]
+        emb = model.encode(sample.image)
+        gt = next(iter(sample.instances.values()))
+        clicks = _clicks_for(gt)
+        p1, s1 = model.predict(emb, clicks[:1], None)
+        p1 = np.asarray(p1)
+        assert p1.shape == (h, w), f"predict returned shape {p1.shape}, expected {(h, w)}"
+        assert np.all(np.isfinite(p1)), "predict returned non-finite values"
+        p1b, _ = model.predict(emb, clicks[:1], None)
+        assert np.array_equal(p1, np.asarray(p1b)), (
+            "predict is not deterministic, or encode's result was changed by predict"
+        )
+        p2, _ = model.predict(emb, clicks, s1)
+        assert np.asarray(p2).shape == (h, w)
+        if hasattr(model, "predict_batch"):
+            probs, states = model.predict_batch(emb, [clicks[:1], clicks[:1]], [None, None])
+            assert len(probs) == 2 and len(states) == 2, "predict_batch must return one per input"
+            for p in probs:
+                assert np.allclose(np.asarray(p), p1, atol=1e-4), (
+                    "predict_batch disagrees with predict"
+                )
+        rows = run_instance(
+            model, emb, sample.image, gt, sample.ignore, {"distance": DistanceSimulator()},
+            Protocol(groups=2, max_clicks=max_clicks), ("check", sample.sample_id, "0"),
+        )
+        assert len(rows["iou"]) == 3 * max_clicks
+        assert all(0.0 <= v <= 1.0 for v in rows["iou"])
+
+
+def check_simulator(simulator: Any, dataset: Any = None) -> None:
+    """Assert that ``simulator`` follows :class:`rclicks.ClickSimulator`: a finite,
+    non-negative H×W density, a boolean ``deterministic``, and ``density_batch`` (when
+    present) agreeing with ``density``."""
+    from rclicks.protocols import ClickSimulator
+
+    assert isinstance(simulator, ClickSimulator), (
+        f"{type(simulator).__name__} lacks density/deterministic of rclicks.ClickSimulator"
+    )
+    assert isinstance(simulator.deterministic, bool), "deterministic must be a bool"
+    dataset = dataset if dataset is not None else tiny_dataset()
+    for sample in dataset:
+        gt = next(iter(sample.instances.values()))
+        d = np.asarray(simulator.density(sample.image, gt, gt))
+        assert d.shape == gt.shape, f"density shape {d.shape}, expected {gt.shape}"
+        assert np.all(np.isfinite(d)) and (d >= 0).all(), "density must be finite and >= 0"
+        assert d[gt].sum() > 0, "density is zero on the whole error region"
+        if hasattr(simulator, "density_batch"):
+            ds = simulator.density_batch([sample.image] * 2, [gt] * 2, [gt, gt])
+            for x in ds:
+                assert np.allclose(np.asarray(x), d, atol=1e-5), (
+                    "density_batch disagrees with density"
+                )

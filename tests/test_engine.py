@@ -1,0 +1,214 @@
+"""The engine: determinism, workers, one encode per image, resume, per-instance errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+import rclicks
+from rclicks.engine import Protocol, plan, run_instance
+from rclicks.plugins import reset_host
+from rclicks.run import EvalConfig, evaluate
+from rclicks.simulators import DistanceSimulator
+from rclicks.testing import tiny_dataset
+from tests.helpers import HERE, fake_distribution, run_cli
+
+
+def rows_without_seconds(path):
+    t = pq.read_table(path).drop(["seconds"])
+    return t.to_pydict()
+
+
+def _cfg(tmp_path, name, **kw):
+    base = dict(model="geodesic", simulators=["distance"], datasets=["demo"], limit=2,
+                max_clicks=6, groups=4, out=str(tmp_path / name))
+    base.update(kw)
+    return EvalConfig(**base)
+
+
+def test_same_seed_same_clicks_and_numbers(tmp_path):
+    a = evaluate(_cfg(tmp_path, "a"))
+    b = evaluate(_cfg(tmp_path, "b"))
+    assert rows_without_seconds(a.out / "per_click.parquet") == rows_without_seconds(
+        b.out / "per_click.parquet"
+    )
+    sa = json.loads((a.out / "summary.json").read_text())["results"]
+    sb = json.loads((b.out / "summary.json").read_text())["results"]
+    strip = lambda r: [{k: v for k, v in e.items() if k != "SPC"} for e in r]  # noqa: E731
+    assert strip(sa) == strip(sb)
+    c = evaluate(_cfg(tmp_path, "c", seed=1))
+    assert rows_without_seconds(c.out / "per_click.parquet") != rows_without_seconds(
+        a.out / "per_click.parquet"
+    )
+
+
+def test_one_worker_and_two_workers_agree(tmp_path):
+    one = evaluate(_cfg(tmp_path, "w1", limit=3, workers=1))
+    two = evaluate(_cfg(tmp_path, "w2", limit=3, workers=2))
+    assert rows_without_seconds(one.out / "per_click.parquet") == rows_without_seconds(
+        two.out / "per_click.parquet"
+    )
+
+
+class CountingModel:
+    threshold = 0.5
+
+    def __init__(self):
+        self.encodes = 0
+        self.batches: list[int] = []
+
+    def encode(self, image):
+        self.encodes += 1
+        return {"shape": image.shape[:2]}
+
+    def predict(self, emb, clicks, state):
+        raise AssertionError("the engine must use predict_batch when present")
+
+    def predict_batch(self, emb, clicks, states):
+        self.batches.append(len(clicks))
+        h, w = emb["shape"]
+        probs = []
+        for cs in clicks:
+            p = np.zeros((h, w), np.float32)
+            for c in cs:
+                p[max(c.y - 3, 0) : c.y + 4, max(c.x - 3, 0) : c.x + 4] = float(c.positive)
+            probs.append(p)
+        return probs, [len(c) for c in clicks]
+
+
+def test_full_protocol_encodes_each_image_once_and_batches_all_trajectories(tmp_path):
+    model = CountingModel()
+
+    class Plug:
+        @rclicks.hookimpl
+        def rclicks_register_models(self, register):
+            register("counting", lambda: model)
+
+    host = reset_host()
+    host.register_plugin(Plug(), "counting-plugin")
+    res = evaluate(
+        EvalConfig(model="counting", simulators=["distance"], datasets=["demo"], limit=3,
+                   out=str(tmp_path / "run")),
+        host=host,
+    )
+    assert model.encodes == 3
+    n_instances = len({(r["sample_id"], r["instance_id"])
+                       for r in pq.read_table(res.out / "per_click.parquet").to_pylist()})
+    # baseline + 10 groups decoded together, 20 steps per instance
+    assert model.batches == [11] * (20 * n_instances)
+    assert res.clicks == 11 * 20 * n_instances
+
+
+class PredictOnly:
+    threshold = 0.5
+
+    def __init__(self):
+        self.inner = CountingModel()
+
+    def encode(self, image):
+        return self.inner.encode(image)
+
+    def predict(self, emb, clicks, state):
+        probs, states = self.inner.predict_batch(emb, [clicks], [state])
+        return probs[0], states[0]
+
+
+def test_predict_and_predict_batch_paths_give_identical_rows():
+    ds = tiny_dataset(n=1, size=(60, 80))
+    sample = next(iter(ds))
+    gt = next(iter(sample.instances.values()))
+    out = []
+    for model in (CountingModel(), PredictOnly()):
+        rows = run_instance(model, model.encode(sample.image), sample.image, gt, None,
+                            {"distance": DistanceSimulator()}, Protocol(groups=3, max_clicks=5),
+                            ("t", sample.sample_id, "1"))
+        rows.pop("seconds")
+        out.append(rows)
+    assert out[0] == out[1]
+
+
+def test_plan_lists_baseline_groups_and_repeats():
+    specs = plan({"distance": DistanceSimulator()}, Protocol(groups=2, repeats=2))
+    assert [(s.simulator, s.group, s.repeat) for s in specs] == [
+        ("baseline", 0, 1), ("distance", 1, 1), ("distance", 1, 2),
+        ("distance", 2, 1), ("distance", 2, 2),
+    ]
+    no_base = plan({"distance": DistanceSimulator()}, Protocol(groups=1, baseline=False))
+    assert [s.simulator for s in no_base] == ["distance"]
+
+
+class FailsOnSecondImage(CountingModel):
+    def predict_batch(self, emb, clicks, states):
+        if emb["shape"] == self.bad_shape:
+            raise RuntimeError("boom on purpose")
+        return super().predict_batch(emb, clicks, states)
+
+
+def test_plugin_error_on_one_instance_is_recorded_and_the_run_goes_on(tmp_path):
+    ds = rclicks.datasets.FolderDataset(rclicks.datasets.demo_root())
+    model = FailsOnSecondImage()
+    model.bad_shape = ds[1].image.shape[:2]
+
+    class Plug:
+        @rclicks.hookimpl
+        def rclicks_register_models(self, register):
+            register("flaky", lambda: model)
+
+    host = reset_host()
+    host.register_plugin(Plug(), "flaky-plugin")
+    cfg = EvalConfig(model="flaky", simulators=["distance"], datasets=["demo"], limit=3,
+                     groups=2, max_clicks=3, out=str(tmp_path / "run"))
+    res = evaluate(cfg, host=host)
+    n_bad = len(ds[1].instances)
+    assert res.errors == n_bad
+    errors = [json.loads(line) for line in (res.out / "errors.jsonl").read_text().splitlines()]
+    assert {e["sample_id"] for e in errors} == {ds[1].sample_id}
+    assert "boom on purpose" in errors[0]["error"]
+    done = {r["sample_id"] for r in pq.read_table(res.out / "per_click.parquet").to_pylist()}
+    assert done == {ds[0].sample_id, ds[2].sample_id}
+    # fixed plugin + --resume completes only what was missing
+    model.bad_shape = None
+    model.encodes = 0
+    cfg.resume = True
+    res2 = evaluate(cfg, host=host)
+    assert res2.errors == 0 and model.encodes == 1
+    assert not (res.out / "errors.jsonl").exists()
+    done = {r["sample_id"] for r in pq.read_table(res2.out / "per_click.parquet").to_pylist()}
+    assert done == {ds[0].sample_id, ds[1].sample_id, ds[2].sample_id}
+
+
+def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
+    site = fake_distribution(tmp_path / "site", "rclicks-testplug", {"testplug": "rclicks_testplug"})
+    env = {"RCLICKS_LOAD_PLUGINS": "testplug"}
+    args = ["eval", "--model", "voronoi", "--limit", "4", "--groups", "3", "--max-clicks", "5"]
+    full = run_cli(args + ["--out", str(tmp_path / "full")], env, site)
+    assert full.returncode == 0, full.stderr
+    killed = run_cli(args + ["--out", str(tmp_path / "k")], {**env, "RCLICKS_TEST_DIE_AFTER": "2"},
+                     site)
+    assert killed.returncode == -9
+    assert not (tmp_path / "k" / "per_click.parquet").exists()
+    assert len(list((tmp_path / "k" / "journal").glob("*.parquet"))) >= 1
+    resumed = run_cli(args + ["--out", str(tmp_path / "k"), "--resume"], env, site)
+    assert resumed.returncode == 0, resumed.stderr
+    a = rows_without_seconds(tmp_path / "full" / "per_click.parquet")
+    b = rows_without_seconds(tmp_path / "k" / "per_click.parquet")
+    assert a == b
+    keys = list(zip(*(b[k] for k in ("sample_id", "instance_id", "simulator", "group", "click"))))
+    assert len(keys) == len(set(keys))
+    run = json.loads((tmp_path / "k" / "run.json").read_text())
+    assert run["status"] == "complete" and len(run["resumed"]) == 1
+
+
+def test_resume_refuses_other_settings(tmp_path):
+    evaluate(_cfg(tmp_path, "r", limit=1, max_clicks=2, groups=1))
+    from rclicks.run import RunError
+
+    with pytest.raises(RunError, match="other settings"):
+        evaluate(_cfg(tmp_path, "r", limit=1, max_clicks=3, groups=1, resume=True))
+    with pytest.raises(RunError, match="not empty"):
+        evaluate(_cfg(tmp_path, "r", limit=1, max_clicks=2, groups=1))
+
+

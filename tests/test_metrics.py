@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rclicks.metrics import (
+    iou,
+    iou_auc,
+    ks2d_pvalue,
+    ks2d_statistic,
+    noc,
+    nof,
+    nss,
+    pde,
+    pl1,
+    summarize,
+    wd,
+)
+
+
+def test_noc_first_index_reaching_threshold():
+    assert noc([0.5, 0.89, 0.9, 0.95], 0.9, 20) == 3
+    assert noc([0.95, 0.2], 0.9) == 1
+    assert noc([0.5] * 20, 0.9, 20) == 20
+    assert noc([0.5] * 19 + [0.91], 0.9, 20) == 20  # reached at the last click
+    assert noc([0.5] * 25 + [0.99], 0.9, 20) == 20  # beyond max_clicks does not count
+
+
+def test_nof_counts_instances_at_max_clicks():
+    assert nof([1, 20, 5, 20], 20) == 2
+
+
+def test_iou_auc_is_trapezoid_over_max_clicks_minus_one():
+    assert iou_auc([0, 1, 1], 3) == pytest.approx((0.5 + 1) / 2)
+    assert iou_auc([0.5] * 20, 20) == pytest.approx(0.5)
+
+
+def test_iou_with_ignore():
+    gt = np.array([[1, 1, 0, 0]], bool)
+    pred = np.array([[1, 0, 1, 0]], bool)
+    assert iou(gt, pred) == pytest.approx(1 / 3)
+    assert iou(gt, pred, ignore=np.array([[0, 0, 1, 0]], bool)) == pytest.approx(1 / 2)
+
+
+def test_pde_and_nss_on_a_known_map():
+    d = np.zeros((4, 4))
+    d[1, 2] = 3.0
+    d[0, 0] = 1.0
+    assert pde(d, [2], [1]) == pytest.approx(0.75, abs=1e-6)
+    s = d / d.sum()
+    z = (s - s.mean()) / s.std()
+    assert nss(d, [2, 0], [1, 0]) == pytest.approx((z[1, 2] + z[0, 0]) / 2, rel=1e-6)
+
+
+def brute_ks2d(x1, y1, x2, y2):
+    def one(xa, ya, xb, yb):
+        best = 0.0
+        n = len(xa)
+        for i in range(n):
+            qa = []
+            qb = []
+            for xs, ys, q in ((xa, ya, qa), (xb, yb, qb)):
+                m = len(xs)
+                a = sum(1 for j in range(m) if xs[j] <= xa[i] and ys[j] <= ya[i]) / m
+                b = sum(1 for j in range(m) if xs[j] <= xa[i] and ys[j] > ya[i]) / m
+                c = sum(1 for j in range(m) if xs[j] > xa[i] and ys[j] <= ya[i]) / m
+                q += [a, b, c, 1 - a - b - c]
+            diffs = [qa[k] - qb[k] for k in range(4)]
+            diffs[0] -= 1 / n
+            best = max(best, -min(diffs), max(diffs) + 1 / n)
+        return best
+
+    return (one(x1, y1, x2, y2) + one(x2, y2, x1, y1)) / 2
+
+
+def test_ks2d_matches_a_loop_transcription_and_behaves():
+    rng = np.random.default_rng(0)
+    x1, y1 = rng.normal(size=30), rng.normal(size=30)
+    x2, y2 = rng.normal(size=25), rng.normal(size=25)
+    assert ks2d_statistic(x1, y1, x2, y2) == pytest.approx(brute_ks2d(x1, y1, x2, y2))
+    same = ks2d_pvalue(x1, y1, x2, y2)
+    shifted = ks2d_pvalue(x1, y1, x2 + 3, y2 + 3)
+    assert same > 0.05 and shifted < 1e-3
+
+
+def test_ks2d_constant_coordinate_is_nan():
+    assert np.isnan(ks2d_pvalue([1, 1, 1], [1, 2, 3], [0, 1, 2], [3, 1, 2]))
+
+
+def test_wd_and_pl1_normalised_by_box():
+    real = np.array([[0.0, 0.0], [10.0, 0.0]])
+    samp = real + np.array([3.0, 4.0])
+    assert wd(real, samp, (10, 10)) == pytest.approx(5 / np.hypot(10, 10))
+    assert pl1(real[:1], real[1:], (5, 10)) == pytest.approx(1.0)
+
+
+def _rows(traj_ious: dict[tuple, list[float]]):
+    cols = {k: [] for k in ["dataset", "sample_id", "instance_id", "simulator", "group",
+                            "repeat", "click", "iou", "seconds"]}
+    for (sample, sim, group, repeat), ious in traj_ious.items():
+        for k, v in enumerate(ious, start=1):
+            for key, val in zip(["dataset", "sample_id", "instance_id", "simulator", "group",
+                                 "repeat", "click", "iou", "seconds"],
+                                ["d", sample, "1", sim, group, repeat, k, v, 0.01]):
+                cols[key].append(val)
+    return cols
+
+
+def test_summary_sample_noc_delta_sb_delta_gr_and_nsr_by_hand():
+    hit = lambda k: [0.5] * (k - 1) + [0.95] * (4 - k + 1)  # noqa: E731 - NoC@90 == k
+    rows = _rows({
+        ("a", "baseline", 0, 1): hit(1),
+        ("a", "sim", 1, 1): hit(4),
+        ("a", "sim", 2, 1): hit(2),
+        ("b", "baseline", 0, 1): hit(2),
+        ("b", "sim", 1, 1): hit(2),
+        ("b", "sim", 2, 1): hit(2),
+    })
+    res = {e["simulator"]: e for e in summarize(rows, max_clicks=4)}
+    base, sim = res["baseline"], res["sim"]
+    assert base["NoC@90"] == pytest.approx(1.5)
+    assert base["NoF@90"] == 0
+    assert sim["NoC@90"] == pytest.approx((3 + 2) / 2)  # group mean per instance, then mean
+    assert sim["NoC@90_std"] == pytest.approx((1 + 0) / 2)  # population std across groups
+    assert sim["dSB@90"] == pytest.approx(((3 - 1) / 1 + (2 - 2) / 2) / 2)
+    assert sim["dGR@90"] == pytest.approx(((4 - 2) / 2 + 0) / 2)
+    assert sim["per_group"]["NoC@90"] == pytest.approx([3.0, 2.0])
+    auc = {k: iou_auc(hit(k), 4) for k in (2, 4)}
+    nsr_a = np.std([auc[4], auc[2]]) / np.mean([auc[4], auc[2]])
+    assert sim["NSR"] == pytest.approx(nsr_a / 2)
+
+
+def test_summary_rejects_incomplete_trajectories():
+    rows = _rows({("a", "baseline", 0, 1): [0.1, 0.2, 0.3]})
+    with pytest.raises(ValueError):
+        summarize(rows, max_clicks=4)
