@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -52,42 +52,65 @@ def _report_failed_plugins(host) -> None:
         first = (p.error or "").splitlines()[0] if p.error else ""
         err_console.print(
             f"[yellow]warning:[/] plugin {p.name!r} ({p.distribution or '?'}) failed to load "
-            f"and was skipped: {first}", highlight=False,
+            f"and was skipped: {first}",
+            highlight=False,
         )
 
 
 @app.command("eval")
 def eval_cmd(
     model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="Model name or preset."),
-    simulator: Optional[list[str]] = typer.Option(
-        None, "--simulator", "-s", help=f"Click simulator (repeatable). Default {DEFAULT_SIMULATOR}."
+    simulator: list[str] | None = typer.Option(
+        None,
+        "--simulator",
+        "-s",
+        help=f"Click simulator (repeatable). Default {DEFAULT_SIMULATOR}.",
     ),
-    dataset: Optional[list[str]] = typer.Option(
-        None, "--dataset", "-d", help=f"Dataset name, preset or folder (repeatable). Default {DEFAULT_DATASET}."
+    dataset: list[str] | None = typer.Option(
+        None,
+        "--dataset",
+        "-d",
+        help=f"Dataset name, preset or folder (repeatable). Default {DEFAULT_DATASET}.",
     ),
-    benchmark: Optional[str] = typer.Option(
+    benchmark: str | None = typer.Option(
         None, "--benchmark", help="Run a benchmark named in registry.yaml."
     ),
-    groups: Optional[int] = typer.Option(None, "--groups", help="Clicking groups (default 10)."),
-    repeats: Optional[int] = typer.Option(None, "--repeats", help="Trajectories per group (default 1)."),
-    max_clicks: Optional[int] = typer.Option(None, "--max-clicks", help="Clicks per trajectory (default 20)."),
+    groups: int | None = typer.Option(None, "--groups", help="Clicking groups (default 10)."),
+    repeats: int | None = typer.Option(
+        None, "--repeats", help="Trajectories per group (default 1)."
+    ),
+    max_clicks: int | None = typer.Option(
+        None, "--max-clicks", help="Clicks per trajectory (default 20)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     no_baseline: bool = typer.Option(False, "--no-baseline", help="Skip the baseline trajectory."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (default runs/<timestamp>)."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Run folder (default runs/<timestamp>)."
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out."),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N images of each dataset."),
+    limit: int | None = typer.Option(
+        None, "--limit", help="Only the first N images of each dataset."
+    ),
     workers: int = typer.Option(1, "--workers", "-j", help="Worker processes on this machine."),
-    model_opt: Optional[list[str]] = typer.Option(None, "--model-opt", help="KEY=VALUE for the model."),
-    sim_opt: Optional[list[str]] = typer.Option(None, "--sim-opt", help="KEY=VALUE for the simulator(s)."),
-    data_opt: Optional[list[str]] = typer.Option(None, "--data-opt", help="KEY=VALUE for the dataset(s)."),
-    registry: Optional[Path] = typer.Option(None, "--registry", help="Presets file (default registry.yaml)."),
+    model_opt: list[str] | None = typer.Option(
+        None, "--model-opt", help="KEY=VALUE for the model."
+    ),
+    sim_opt: list[str] | None = typer.Option(
+        None, "--sim-opt", help="KEY=VALUE for the simulator(s)."
+    ),
+    data_opt: list[str] | None = typer.Option(
+        None, "--data-opt", help="KEY=VALUE for the dataset(s)."
+    ),
+    registry: Path | None = typer.Option(
+        None, "--registry", help="Presets file (default registry.yaml)."
+    ),
 ) -> None:
     """Run the RClicks protocol: baseline + clicking groups, NoC / Sample NoC / ΔSB / ΔGR."""
     from rclicks.datasets.folder import DatasetError
     from rclicks.plugins import UnknownNameError, get_host
     from rclicks.presets import PresetError, load_registry
-    from rclicks.registry import parse_options
+    from rclicks.registry import ComponentError, parse_options
     from rclicks.report import results_table
     from rclicks.run import EvalConfig, RunError, evaluate
 
@@ -101,10 +124,14 @@ def eval_cmd(
             if benchmark not in reg.benchmarks:
                 from rclicks.plugins import unknown_message
 
-                raise UnknownNameError(unknown_message("benchmarks", benchmark, list(reg.benchmarks)))
+                raise UnknownNameError(
+                    unknown_message("benchmarks", benchmark, list(reg.benchmarks))
+                )
             b = reg.benchmarks[benchmark]
             if sims or dss:
-                raise RunError("--benchmark sets the simulators and datasets; drop --simulator/--dataset")
+                raise RunError(
+                    "--benchmark sets the simulators and datasets; drop --simulator/--dataset"
+                )
             sims, dss, settings = list(b.simulators), list(b.datasets), dict(b.settings)
         cfg = EvalConfig(
             model=model,
@@ -115,7 +142,9 @@ def eval_cmd(
             data_options=parse_options(data_opt, "--data-opt"),
             groups=groups if groups is not None else int(settings.get("groups", 10)),
             repeats=repeats if repeats is not None else int(settings.get("repeats", 1)),
-            max_clicks=max_clicks if max_clicks is not None else int(settings.get("max_clicks", 20)),
+            max_clicks=max_clicks
+            if max_clicks is not None
+            else int(settings.get("max_clicks", 20)),
             seed=seed,
             baseline=not no_baseline and bool(settings.get("baseline", True)),
             device=device,
@@ -131,14 +160,16 @@ def eval_cmd(
             result = evaluate(cfg, progress=progress, host=host)
     except DatasetError as exc:
         _fail(f"{exc}\nNothing was run.")
-    except (UnknownNameError, PresetError, RunError, ValueError) as exc:
+    except (UnknownNameError, PresetError, RunError, ComponentError, ValueError) as exc:
         _fail(str(exc))
     out_console.print(results_table(result.summary))
-    out_console.print(f"Wrote {result.out}/per_click.parquet ({result.clicks} clicks), summary.json, run.json")
+    out_console.print(
+        f"Wrote {result.out}/per_click.parquet ({result.clicks} clicks), summary.json, run.json"
+    )
     if result.errors:
         err_console.print(
-            f"[yellow]warning:[/] {result.errors} instance(s) failed; see {result.out}/errors.jsonl. "
-            "Fix the cause and re-run with --resume to complete them."
+            f"[yellow]warning:[/] {result.errors} instance(s) failed; "
+            f"see {result.out}/errors.jsonl. Fix the cause and re-run with --resume to complete them."
         )
         raise typer.Exit(3)
 
@@ -157,16 +188,26 @@ class _progress:
         if not self.enabled:
             return
         from rich.progress import (
-            BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
             TimeRemainingColumn,
         )
 
         if event == "start":
             self.bar = Progress(
-                TextColumn("[bold]evaluating[/]"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("images"), TextColumn("{task.fields[rate]}"),
-                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                console=err_console, transient=True,
+                TextColumn("[bold]evaluating[/]"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("images"),
+                TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=err_console,
+                transient=True,
             )
             self.bar.start()
             self.task = self.bar.add_task("eval", total=info["samples"], rate="")
@@ -192,7 +233,7 @@ class _progress:
 @app.command("list")
 def list_cmd(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
-    registry: Optional[Path] = typer.Option(None, "--registry", help="Presets file."),
+    registry: Path | None = typer.Option(None, "--registry", help="Presets file."),
 ) -> None:
     """Models, simulators, datasets, presets, benchmarks and plugins."""
     from rich.table import Table
@@ -209,30 +250,46 @@ def list_cmd(
     for kind in KINDS:
         rows = []
         for name, e in sorted(host.entries(kind).items()):
-            rows.append({
-                "name": name, "provided_by": e.plugin, "distribution": e.distribution,
-                "version": e.version, "status": "ok", "preset": False,
-                "description": e.meta.get("description", ""),
-            })
+            rows.append(
+                {
+                    "name": name,
+                    "provided_by": e.plugin,
+                    "distribution": e.distribution,
+                    "version": e.version,
+                    "status": "ok",
+                    "preset": False,
+                    "description": e.meta.get("description", ""),
+                }
+            )
         for name, p in sorted(reg.presets[kind].items()):
             ok = p.plugin in host.entries(kind)
             target = host.entries(kind).get(p.plugin)
-            rows.append({
-                "name": name, "provided_by": target.plugin if target else None,
-                "distribution": target.distribution if target else None,
-                "version": target.version if target else None,
-                "status": "ok" if ok else f"plugin {p.plugin!r} not available",
-                "preset": True, "plugin": p.plugin,
-                "description": p.meta.get("description", f"preset of {p.plugin}"),
-            })
+            rows.append(
+                {
+                    "name": name,
+                    "provided_by": target.plugin if target else None,
+                    "distribution": target.distribution if target else None,
+                    "version": target.version if target else None,
+                    "status": "ok" if ok else f"plugin {p.plugin!r} not available",
+                    "preset": True,
+                    "plugin": p.plugin,
+                    "description": p.meta.get("description", f"preset of {p.plugin}"),
+                }
+            )
         data[kind] = rows
     data["benchmarks"] = [
         {"name": b.name, "datasets": b.datasets, "simulators": b.simulators, **b.settings}
         for b in reg.benchmarks.values()
     ]
     data["plugins"] = [
-        {"name": p.name, "distribution": p.distribution, "version": p.version,
-         "status": p.status, "hooks": p.hooks, "error": p.error}
+        {
+            "name": p.name,
+            "distribution": p.distribution,
+            "version": p.version,
+            "status": p.status,
+            "hooks": p.hooks,
+            "error": p.error,
+        }
         for p in sorted(host.plugins.values(), key=lambda p: p.name)
     ]
     data["conflicts"] = host.conflicts
@@ -244,10 +301,15 @@ def list_cmd(
         for col in ("name", "provided by", "version", "status", "description"):
             t.add_column(col)
         for r in data[kind]:
-            prov = (r["distribution"] or r["provided_by"] or "—")
+            prov = r["distribution"] or r["provided_by"] or "—"
             status = r["status"] if r["status"] == "ok" else f"[red]{r['status']}[/]"
-            t.add_row(r["name"] + (" (preset)" if r["preset"] else ""), prov,
-                      r["version"] or "", status, r["description"])
+            t.add_row(
+                r["name"] + (" (preset)" if r["preset"] else ""),
+                prov,
+                r["version"] or "",
+                status,
+                r["description"],
+            )
         out_console.print(t)
     if data["benchmarks"]:
         t = Table(title="Benchmarks", title_justify="left", header_style="bold")
@@ -263,8 +325,13 @@ def list_cmd(
         status = p["status"]
         if p["error"]:
             status = f"[red]failed: {p['error'].splitlines()[0]}[/]"
-        t.add_row(p["name"], p["distribution"] or "", p["version"] or "", status,
-                  ", ".join(h.replace("rclicks_register_", "") for h in p["hooks"]))
+        t.add_row(
+            p["name"],
+            p["distribution"] or "",
+            p["version"] or "",
+            status,
+            ", ".join(h.replace("rclicks_register_", "") for h in p["hooks"]),
+        )
     out_console.print(t)
 
 

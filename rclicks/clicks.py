@@ -124,10 +124,28 @@ def padded_distance(mask: np.ndarray, split: bool = True) -> DistanceMap:
     return DistanceMap(shape, [(y0, x0, _edt_block(crop))])
 
 
+# Below this distance OpenCV's float32 result is within 0.5 of the exact squared distance.
+_SNAP_LIMIT = 1024.0
+
+
 def _edt_block(crop_u8: np.ndarray) -> np.ndarray:
+    """Exact, reproducible distance transform of one zero-padded block.
+
+    OpenCV's precise transform is fast, but its last bit varies from call to call (seen
+    here: two different results for the same input within one process). Squared Euclidean
+    distances between pixels are integers, so the value is snapped to ``sqrt(round(d²))``,
+    which is exact and the same every time. Blocks deeper than ``_SNAP_LIMIT`` (where float32
+    can no longer tell neighbouring integers apart) use SciPy's exact transform instead.
+    """
     padded = cv2.copyMakeBorder(crop_u8, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
-    dist = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    return np.ascontiguousarray(dist[1:-1, 1:-1])
+    dist = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+    if float(dist.max()) >= _SNAP_LIMIT:
+        from scipy.ndimage import distance_transform_edt
+
+        exact = distance_transform_edt(padded)[1:-1, 1:-1]
+        return exact.astype(np.float32)
+    d64 = dist.astype(np.float64)
+    return np.sqrt(np.rint(d64 * d64)).astype(np.float32)
 
 
 def choose_side(

@@ -283,8 +283,9 @@ class RunFolder:
     def mark_sample(self, dataset: str, sample_id: str, instances: Sequence[str]) -> None:
         final = self.sample_marker(dataset, sample_id)
         tmp = final.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps({"dataset": dataset, "sample_id": sample_id,
-                                   "instances": list(instances)}))
+        tmp.write_text(
+            json.dumps({"dataset": dataset, "sample_id": sample_id, "instances": list(instances)})
+        )
         os.replace(tmp, final)
 
     def record_error(self, record: dict[str, Any]) -> None:
@@ -346,8 +347,14 @@ def process_sample(
         key = (dataset, sample.sample_id, iid)
         try:
             rows = run_instance(
-                model, embedding, sample.image, sample.instances[iid], sample.ignore,
-                simulators, protocol, key,
+                model,
+                embedding,
+                sample.image,
+                sample.instances[iid],
+                sample.ignore,
+                simulators,
+                protocol,
+                key,
             )
         except Exception as exc:  # noqa: BLE001 - recorded, the run goes on
             _error(folder, out, dataset, sample.sample_id, iid, "predict", exc)
@@ -371,13 +378,21 @@ def _error(folder, out, dataset, sample_id, instance_id, stage, exc) -> None:
     else:
         message, tb = str(exc), None
     folder.record_error(
-        {"dataset": dataset, "sample_id": sample_id, "instance_id": instance_id,
-         "stage": stage, "error": message, "traceback": tb, "time": time.time()}
+        {
+            "dataset": dataset,
+            "sample_id": sample_id,
+            "instance_id": instance_id,
+            "stage": stage,
+            "error": message,
+            "traceback": tb,
+            "time": time.time(),
+        }
     )
 
 
-def iter_pending(dataset: Any, folder: RunFolder, name: str, limit: int | None
-                 ) -> Iterator[tuple[int, Sample | None]]:
+def iter_pending(
+    dataset: Any, folder: RunFolder, name: str, limit: int | None
+) -> Iterator[tuple[int, Sample | None]]:
     """``(index, sample)`` for the samples not finished yet (samples load lazily)."""
     n = len(dataset)
     if limit is not None:

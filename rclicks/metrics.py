@@ -244,8 +244,14 @@ def _grouped(sel, base_sel, inst, nocs, aucs, ious, tr, max_clicks) -> dict[str,
         out[f"NoC@{p}_std"] = float(np.nanmean(m.std(axis=1)))
         per_group[f"NoC@{p}"] = [float(v) for v in np.nanmean(m, axis=0)]
         nof_g = [
-            float(np.mean([nof(arr[gsel[g] & (tr["repeat"] == r)], max_clicks)
-                           for r in np.unique(tr["repeat"][gsel[g]])]))
+            float(
+                np.mean(
+                    [
+                        nof(arr[gsel[g] & (tr["repeat"] == r)], max_clicks)
+                        for r in np.unique(tr["repeat"][gsel[g]])
+                    ]
+                )
+            )
             for g in groups
         ]
         out[f"NoF@{p}"] = float(np.mean(nof_g))

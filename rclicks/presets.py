@@ -44,9 +44,7 @@ class Benchmark:
 
 @dataclass
 class Registry:
-    presets: dict[str, dict[str, Preset]] = field(
-        default_factory=lambda: {k: {} for k in SECTIONS}
-    )
+    presets: dict[str, dict[str, Preset]] = field(default_factory=lambda: {k: {} for k in SECTIONS})
     benchmarks: dict[str, Benchmark] = field(default_factory=dict)
     path: Path | None = None
 

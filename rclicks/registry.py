@@ -13,6 +13,10 @@ from rclicks.plugins import Entry, PluginHost, UnknownNameError, get_host, unkno
 from rclicks.presets import Preset, Registry, expand, load_registry
 
 
+class ComponentError(RuntimeError):
+    """A factory failed (bad option, missing package or file); the message says which."""
+
+
 @dataclass
 class Resolved:
     kind: str
@@ -71,9 +75,7 @@ def _looks_like_path(name: str) -> bool:
     return "/" in name or "\\" in name or name.startswith(".") or Path(name).is_dir()
 
 
-def _entry(
-    host: PluginHost, kind: str, name: str, registry: Registry, context: str = ""
-) -> Entry:
+def _entry(host: PluginHost, kind: str, name: str, registry: Registry, context: str = "") -> Entry:
     table = host.entries(kind)
     if name in table:
         return table[name]
@@ -92,7 +94,16 @@ def instantiate(resolved: Resolved, device: str | None = None) -> Any:
     opts = dict(resolved.options)
     if device is not None and "device" not in opts and _accepts(resolved.entry.factory, "device"):
         opts["device"] = device
-    return resolved.entry.factory(**opts)
+    try:
+        return resolved.entry.factory(**opts)
+    except ComponentError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a plugin's factory failing is the user's news
+        e = resolved.entry
+        raise ComponentError(
+            f"{resolved.kind[:-1]} {resolved.name!r} (from {e.distribution or e.plugin}) could "
+            f"not be built with options {opts}: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def _accepts(fn: Any, param: str) -> bool:

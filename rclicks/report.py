@@ -26,8 +26,21 @@ def _pct(v: Any) -> str:
 def results_table(summary: dict[str, Any], title: str | None = None) -> Table:
     """NoC table: baseline rows are plain NoC; clicking-group rows are Sample NoC ± std."""
     table = Table(title=title or f"rclicks — model {summary.get('model')}", header_style="bold")
-    for col in ("Dataset", "Simulator", "Inst.", "NoC@85", "NoC@90", "NoC@95", "NoF@90",
-                "5-mIoU", "IoU-AuC", "ΔSB@90", "ΔGR@90", "NSR", "ms/click"):
+    for col in (
+        "Dataset",
+        "Simulator",
+        "Inst.",
+        "NoC@85",
+        "NoC@90",
+        "NoC@95",
+        "NoF@90",
+        "5-mIoU",
+        "IoU-AuC",
+        "ΔSB@90",
+        "ΔGR@90",
+        "NSR",
+        "ms/click",
+    ):
         # no_wrap: a results table is read in logs too, where the width is unknown
         table.add_column(
             col, justify="left" if col in ("Dataset", "Simulator") else "right", no_wrap=True

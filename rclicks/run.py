@@ -31,7 +31,7 @@ from rclicks.engine import (
 )
 from rclicks.metrics import summarize
 from rclicks.plugins import PluginHost, get_host
-from rclicks.presets import Registry, load_registry
+from rclicks.presets import load_registry
 from rclicks.registry import Resolved, instantiate, resolve
 
 Progress = Callable[[str, dict[str, Any]], None]
@@ -116,8 +116,13 @@ def _now() -> str:
 
 
 def default_out() -> Path:
+    """``runs/<timestamp>``, with a suffix when that folder is taken."""
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / stamp
+    path, k = Path("runs") / stamp, 1
+    while path.exists():
+        k += 1
+        path = Path("runs") / f"{stamp}-{k}"
+    return path
 
 
 def config_fingerprint(run: dict[str, Any]) -> dict[str, Any]:
@@ -205,10 +210,12 @@ def evaluate(
     # 1. the data, before any model work
     datasets = {name: comp.dataset(name) for name in cfg.datasets}
     problems: list[str] = []
-    for name, ds in datasets.items():
-        problems += check_dataset(ds)
+    for ds in datasets.values():
+        problems += check_dataset(ds, cfg.limit)
     if problems:
         raise DatasetError(", ".join(cfg.datasets), problems)
+    # 2. the model and simulators, before the run folder: a bad option leaves nothing behind
+    comp.model, comp.simulators  # noqa: B018 - built (and cached) for their errors
 
     run_info = {
         "rclicks": _version("rclicks"),
@@ -223,7 +230,11 @@ def evaluate(
         "model": _describe(comp.model_r),
         "simulators": [_describe(r) for r in comp.sim_r.values()],
         "datasets": [
-            {**_describe(r), "dataset": getattr(datasets[n], "name", n), "samples": len(datasets[n])}
+            {
+                **_describe(r),
+                "dataset": getattr(datasets[n], "name", n),
+                "samples": len(datasets[n]),
+            }
             for n, r in comp.data_r.items()
         ],
         "protocol": asdict(protocol),
@@ -234,7 +245,7 @@ def evaluate(
         "command": sys.argv,
     }
 
-    # 2. the run folder
+    # 3. the run folder
     run_json = out / "run.json"
     if cfg.resume:
         if not run_json.is_file():
@@ -249,13 +260,15 @@ def evaluate(
         run_info["resumed"] = previous.get("resumed", []) + [_now()]
     else:
         if out.exists() and any(out.iterdir()):
-            raise RunError(f"{out}: folder is not empty; use --resume to continue it or another --out")
+            raise RunError(
+                f"{out}: folder is not empty; use --resume to continue it or another --out"
+            )
         run_info["started"] = _now()
     folder.prepare()
     run_info["status"] = "running"
     _write_json(run_json, run_info)
 
-    # 3. the work
+    # 4. the work
     labels = {n: getattr(ds, "name", n) for n, ds in datasets.items()}
     work = [
         (n, labels[n], i, s)
@@ -281,14 +294,16 @@ def evaluate(
         ctx = get_context("spawn")
         cfg_dict = asdict(cfg)
         with ProcessPoolExecutor(
-            cfg.workers, mp_context=ctx, initializer=_worker_init,
+            cfg.workers,
+            mp_context=ctx,
+            initializer=_worker_init,
             initargs=(cfg_dict, device, str(out)),
         ) as pool:
             futures = [pool.submit(_worker_run, n, label, i) for n, label, i, _ in work]
             for f in as_completed(futures):
                 done(f.result())
 
-    # 4. merge, summarise
+    # 5. merge, summarise
     table = merge(out, folder)
     summary = build_summary(table, protocol, run_info)
     _write_json(out / "summary.json", summary)
@@ -361,13 +376,10 @@ def _count_errors(out: Path) -> int:
         if line.strip():
             rec = json.loads(line)
             latest[(rec["dataset"], rec["sample_id"], rec["instance_id"])] = rec
-    pending = {
-        k: v for k, v in latest.items() if not folder.instance_file(*k).exists()
-    }
+    pending = {k: v for k, v in latest.items() if not folder.instance_file(*k).exists()}
     tmp = path.with_suffix(".jsonl.tmp")
     tmp.write_text("".join(json.dumps(v, ensure_ascii=False) + "\n" for v in pending.values()))
     os.replace(tmp, path)
     if not pending:
         path.unlink()
     return len(pending)
-

@@ -91,8 +91,9 @@ def background(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, np
     """Textured background (float RGB) and its mean colour."""
     hue = rng.uniform(0, 1)
     c0 = hsv_to_rgb(hue, rng.uniform(0.1, 0.35), rng.uniform(0.55, 0.85))
-    c1 = hsv_to_rgb((hue + rng.uniform(-0.12, 0.12)) % 1.0, rng.uniform(0.1, 0.35),
-                    rng.uniform(0.45, 0.8))
+    c1 = hsv_to_rgb(
+        (hue + rng.uniform(-0.12, 0.12)) % 1.0, rng.uniform(0.1, 0.35), rng.uniform(0.45, 0.8)
+    )
     ang = rng.uniform(0, 2 * math.pi)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     t = (xx - w / 2) * math.cos(ang) + (yy - h / 2) * math.sin(ang)
@@ -155,8 +156,12 @@ def shape_polygons(rng: np.random.Generator, kind: str, size: float):
         rad = min(a, b) * rng.uniform(0.25, 0.5)
         # superellipse-free construction: offset a rectangle by a circle of radius rad
         pts = []
-        corners = [(a - rad, b - rad), (-(a - rad), b - rad), (-(a - rad), -(b - rad)),
-                   (a - rad, -(b - rad))]
+        corners = [
+            (a - rad, b - rad),
+            (-(a - rad), b - rad),
+            (-(a - rad), -(b - rad)),
+            (a - rad, -(b - rad)),
+        ]
         for q, (cx, cy) in enumerate(corners):
             t = np.linspace(q * math.pi / 2, (q + 1) * math.pi / 2, 24)
             pts.append(np.stack([cx + rad * np.cos(t), cy + rad * np.sin(t)], axis=1))
@@ -205,11 +210,25 @@ def rasterise(outer, holes, centre, h: int, w: int) -> np.ndarray:
 # --------------------------------------------------------------------------- objects
 
 
-def object_colour(rng, bg_lab, used_labs, min_bg=24.0, min_obj=22.0) -> np.ndarray:
-    for _ in range(500):
-        rgb = hsv_to_rgb(rng.uniform(0, 1), rng.uniform(0.45, 0.9), rng.uniform(0.35, 0.97))
+def from_lab(lab: np.ndarray) -> np.ndarray:
+    px = np.asarray(lab, dtype=np.float32).reshape(1, 1, 3)
+    return np.clip(cv2.cvtColor(px, cv2.COLOR_Lab2RGB).reshape(3), 0, 1).astype(np.float64) * 255
+
+
+def object_colour(rng, bg_lab, used_labs, subtle=False, min_obj=22.0) -> np.ndarray:
+    """A colour far enough from the other objects and from the local background; a *subtle*
+    object sits only 15-22 Lab units from its background, the others at least 26."""
+    for _ in range(2000):
+        if subtle:
+            d = rng.standard_normal(3)
+            d[0] *= 0.6
+            lab = bg_lab + d / np.linalg.norm(d) * rng.uniform(16, 22)
+            rgb = from_lab(lab)
+        else:
+            rgb = hsv_to_rgb(rng.uniform(0, 1), rng.uniform(0.45, 0.9), rng.uniform(0.35, 0.97))
         lab = to_lab(rgb)
-        if np.linalg.norm(lab - bg_lab) < min_bg:
+        dist = np.linalg.norm(lab - bg_lab)
+        if (subtle and not 15.0 <= dist <= 22.0) or (not subtle and dist < 26.0):
             continue
         if any(np.linalg.norm(lab - u) < min_obj for u in used_labs):
             continue
@@ -217,12 +236,26 @@ def object_colour(rng, bg_lab, used_labs, min_bg=24.0, min_obj=22.0) -> np.ndarr
     raise RuntimeError("could not find a distinct colour")
 
 
-def paint_object(rng, h: int, w: int, colour: np.ndarray) -> np.ndarray:
-    """Object appearance (float RGB over the whole canvas): colour, shading and mild texture."""
+def paint_object(rng, h, w, colour, mask, second=None) -> np.ndarray:
+    """Object appearance (float RGB over the whole canvas): colour, shading, mild texture;
+    a two-tone object gets a second colour on one side of a line or in a band across it."""
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     ang = rng.uniform(0, 2 * math.pi)
     shade = ((xx - w / 2) * math.cos(ang) + (yy - h / 2) * math.sin(ang)) / max(h, w)
-    img = colour[None, None, :] * (1.0 + 0.3 * shade[..., None])
+    base = np.broadcast_to(colour[None, None, :], (h, w, 3))
+    if second is not None:
+        ys, xs = np.nonzero(mask)
+        cy, cx = ys.mean(), xs.mean()
+        a2 = rng.uniform(0, 2 * math.pi)
+        sd = (xx - cx) * math.cos(a2) + (yy - cy) * math.sin(a2)
+        if rng.random() < 0.5:  # a band across the object
+            half = rng.uniform(0.15, 0.3) * math.sqrt(len(ys))
+            sd = half - np.abs(sd - rng.uniform(-0.2, 0.2) * math.sqrt(len(ys)))
+        else:  # the two halves
+            sd = sd - rng.uniform(-0.25, 0.25) * math.sqrt(len(ys))
+        t = np.clip(sd + 0.5, 0.0, 1.0)[..., None]
+        base = base * (1 - t) + second[None, None, :] * t
+    img = base * (1.0 + 0.3 * shade[..., None])
     kind = ["stripes", "spots", "grain", "weave", "plain"][int(rng.integers(0, 5))]
     if kind != "plain":
         amp = {"stripes": 10.0, "spots": 12.0, "grain": 6.0, "weave": 8.0}[kind]
@@ -237,14 +270,15 @@ def make_scene(index: int, n_instances: int):
     short_side = int(np.clip(round(long_side * rng.uniform(0.7, 0.8)), 180, 300))
     w, h = (short_side, long_side) if portrait else (long_side, short_side)
 
-    img, bg_mean = background(rng, h, w)
-    bg_lab = to_lab(bg_mean)
+    img, _bg_mean = background(rng, h, w)
     n_distractors = int(rng.integers(0, 3))
     n_obj = n_instances + n_distractors
     # instances use the kinds in rotation; the thin ones appear every few images
     kinds = [KINDS[(index * 2 + k) % len(KINDS)] for k in range(n_instances)]
-    kinds += [["ellipse", "blob", "roundrect", "thin"][int(rng.integers(0, 4))]
-              for _ in range(n_distractors)]
+    kinds += [
+        ["ellipse", "blob", "roundrect", "thin"][int(rng.integers(0, 4))]
+        for _ in range(n_distractors)
+    ]
     is_inst = [True] * n_instances + [False] * n_distractors
     order = rng.permutation(n_obj)  # back-to-front drawing order
 
@@ -269,8 +303,12 @@ def make_scene(index: int, n_instances: int):
             full = int(masks[k].sum())
             seen = int(vis[k].sum())
             # fully inside the frame (a thin margin), mostly visible, reasonably large
-            touches = masks[k][:2].any() or masks[k][-2:].any() or masks[k][:, :2].any() \
+            touches = (
+                masks[k][:2].any()
+                or masks[k][-2:].any()
+                or masks[k][:, :2].any()
                 or masks[k][:, -2:].any()
+            )
             need = 0.6 if is_inst[k] else 0.35
             if touches or seen < need * full or (is_inst[k] and seen < 900):
                 ok = False
@@ -289,8 +327,15 @@ def make_scene(index: int, n_instances: int):
     labels = np.zeros((h, w), dtype=np.uint8)
     inst_ids = {k: i + 1 for i, k in enumerate(k for k in range(n_obj) if is_inst[k])}
     for k in order:
-        colour = object_colour(rng, bg_lab, used)
+        # colour against what lies under the object now (the local background)
+        local_bg = to_lab(img[masks[k]].mean(axis=0))
+        subtle = is_inst[k] and kinds[k] != "thin" and rng.random() < 0.22
+        colour = object_colour(rng, local_bg, used, subtle=subtle)
         used.append(to_lab(colour))
+        second = None
+        if is_inst[k] and kinds[k] != "thin" and not subtle and rng.random() < 0.4:
+            second = object_colour(rng, local_bg, used)
+            used.append(to_lab(second))
         alpha = covs[k][..., None]  # coverage >= 0.5 exactly where the mask is set
         # soft drop shadow, offset down-right
         dx, dy = int(rng.integers(2, 6)), int(rng.integers(2, 6))
@@ -298,7 +343,7 @@ def make_scene(index: int, n_instances: int):
         shifted[dy:, dx:] = covs[k][:-dy, :-dx]
         shadow = cv2.GaussianBlur(shifted, (0, 0), 2.5) * rng.uniform(0.22, 0.35)
         img = img * (1.0 - shadow[..., None])
-        obj = paint_object(rng, h, w, colour)
+        obj = paint_object(rng, h, w, colour, masks[k], second)
         img = img * (1.0 - alpha) + obj * alpha
     for k in order:
         if is_inst[k]:
@@ -355,8 +400,10 @@ def main(argv: list[str] | None = None) -> None:
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    print(f"wrote {len(entries)} images, {manifest['total_instances']} instances, "
-          f"{total / 1e6:.2f} MB to {out}")
+    print(
+        f"wrote {len(entries)} images, {manifest['total_instances']} instances, "
+        f"{total / 1e6:.2f} MB to {out}"
+    )
 
 
 if __name__ == "__main__":

@@ -21,8 +21,12 @@ def fake_distribution(root: Path, dist: str, entry_points: dict[str, str]) -> Pa
     return root
 
 
-def run_cli(args: list[str], env_extra: dict[str, str] | None = None, site: Path | None = None,
-            cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    args: list[str],
+    env_extra: dict[str, str] | None = None,
+    site: Path | None = None,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess:
     env = {**os.environ, "RCLICKS_LOAD_PLUGINS": ""}
     env.pop("COLUMNS", None)
     if site is not None:
@@ -30,5 +34,8 @@ def run_cli(args: list[str], env_extra: dict[str, str] | None = None, site: Path
     env.update(env_extra or {})
     return subprocess.run(
         [sys.executable, "-m", "rclicks.cli", *args],
-        capture_output=True, text=True, env=env, cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
     )

@@ -48,16 +48,39 @@ def test_unknown_names_suggest_close_matches():
 
 def test_eval_on_a_folder_writes_the_run_files(tmp_path):
     root = write_folder(tmp_path / "ds", tiny_dataset(n=2))
-    out = run_cli(["eval", "--dataset", str(root), "--groups", "3", "--max-clicks", "4",
-                   "--out", str(tmp_path / "run")])
+    out = run_cli(
+        [
+            "eval",
+            "--dataset",
+            str(root),
+            "--groups",
+            "3",
+            "--max-clicks",
+            "4",
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
     assert out.returncode == 0, out.stderr
     assert "NoC@90" in out.stdout and "ΔSB@90" in out.stdout
     assert "evaluating" not in out.stderr  # no progress bar when not on a terminal
     import pyarrow.parquet as pq
 
     t = pq.read_table(tmp_path / "run" / "per_click.parquet")
-    assert t.column_names == ["dataset", "sample_id", "instance_id", "simulator", "group",
-                              "repeat", "click", "x", "y", "positive", "iou", "seconds"]
+    assert t.column_names == [
+        "dataset",
+        "sample_id",
+        "instance_id",
+        "simulator",
+        "group",
+        "repeat",
+        "click",
+        "x",
+        "y",
+        "positive",
+        "iou",
+        "seconds",
+    ]
     assert t.num_rows == 2 * 2 * (1 + 3) * 4
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["model"]["name"] == "geodesic" and run["device"] == "cpu"
@@ -79,14 +102,29 @@ def test_a_plugin_that_fails_to_import_is_named_and_the_cli_works(tmp_path):
     assert "this_module_does_not_exist_anywhere" in plugins["broken"]["error"]
     assert plugins["broken"]["distribution"] == "rclicks-broken"
     root = write_folder(tmp_path / "ds", tiny_dataset(n=1))
-    out = run_cli(["eval", "--dataset", str(root), "--groups", "2", "--max-clicks", "2",
-                   "--out", str(tmp_path / "run")], env, site)
+    out = run_cli(
+        [
+            "eval",
+            "--dataset",
+            str(root),
+            "--groups",
+            "2",
+            "--max-clicks",
+            "2",
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        env,
+        site,
+    )
     assert out.returncode == 0, out.stderr
     assert "plugin 'broken'" in out.stderr and "failed to load" in out.stderr
 
 
 def test_entry_point_plugin_is_listed_and_runs(tmp_path):
-    site = fake_distribution(tmp_path / "site", "rclicks-testplug", {"testplug": "rclicks_testplug"})
+    site = fake_distribution(
+        tmp_path / "site", "rclicks-testplug", {"testplug": "rclicks_testplug"}
+    )
     env = {"RCLICKS_LOAD_PLUGINS": "testplug"}
     listing = json.loads(run_cli(["list", "--json"], env, site).stdout)
     models = {m["name"]: m for m in listing["models"]}
@@ -100,8 +138,22 @@ def test_template_plugin_end_to_end(tmp_path):
     env = {"RCLICKS_LOAD_PLUGINS": "template"}
     listing = json.loads(run_cli(["list", "--json"], env).stdout)
     assert "template-colour" in {m["name"] for m in listing["models"]}
-    out = run_cli(["eval", "--model", "template-colour", "--limit", "1", "--groups", "2",
-                   "--max-clicks", "3", "--out", str(tmp_path / "run")], env)
+    out = run_cli(
+        [
+            "eval",
+            "--model",
+            "template-colour",
+            "--limit",
+            "1",
+            "--groups",
+            "2",
+            "--max-clicks",
+            "3",
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        env,
+    )
     assert out.returncode == 0, out.stderr
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["model"]["distribution"] == "rclicks-plugin-template"
@@ -116,8 +168,10 @@ def test_benchmark_and_registry_override_with_env_expansion(tmp_path):
         "benchmarks:\n  tiny:\n    datasets: [mine]\n    simulators: [sq, uniform]\n"
         "    groups: 2\n    max_clicks: 3\n"
     )
-    out = run_cli(["eval", "--benchmark", "tiny", "--registry", str(reg),
-                   "--out", str(tmp_path / "run")], {"MY_DATA": str(root)})
+    out = run_cli(
+        ["eval", "--benchmark", "tiny", "--registry", str(reg), "--out", str(tmp_path / "run")],
+        {"MY_DATA": str(root)},
+    )
     assert out.returncode == 0, out.stderr
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["benchmark"] == "tiny"
@@ -126,20 +180,55 @@ def test_benchmark_and_registry_override_with_env_expansion(tmp_path):
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert {e["simulator"] for e in summary["results"]} == {"baseline", "sq", "uniform"}
     # the variable unset: a clear error naming it, the preset and the file
-    out = run_cli(["eval", "--benchmark", "tiny", "--registry", str(reg),
-                   "--out", str(tmp_path / "run2")])
+    out = run_cli(
+        ["eval", "--benchmark", "tiny", "--registry", str(reg), "--out", str(tmp_path / "run2")]
+    )
     assert out.returncode == 1 and "${MY_DATA}" in out.stderr and str(reg) in out.stderr
 
 
 def test_baseline_only_and_no_baseline(tmp_path):
     root = write_folder(tmp_path / "ds", tiny_dataset(n=1))
-    out = run_cli(["eval", "--dataset", str(root), "--simulator", "baseline", "--max-clicks", "3",
-                   "--out", str(tmp_path / "b")])
+    out = run_cli(
+        [
+            "eval",
+            "--dataset",
+            str(root),
+            "--simulator",
+            "baseline",
+            "--max-clicks",
+            "3",
+            "--out",
+            str(tmp_path / "b"),
+        ]
+    )
     assert out.returncode == 0, out.stderr
     s = json.loads((tmp_path / "b" / "summary.json").read_text())
     assert [e["simulator"] for e in s["results"]] == ["baseline"]
-    out = run_cli(["eval", "--dataset", str(root), "--no-baseline", "--groups", "2",
-                   "--max-clicks", "3", "--out", str(tmp_path / "n")])
+    out = run_cli(
+        [
+            "eval",
+            "--dataset",
+            str(root),
+            "--no-baseline",
+            "--groups",
+            "2",
+            "--max-clicks",
+            "3",
+            "--out",
+            str(tmp_path / "n"),
+        ]
+    )
     s = json.loads((tmp_path / "n" / "summary.json").read_text())
     assert [e["simulator"] for e in s["results"]] == ["distance"]
     assert s["results"][0]["dSB@90"] is None
+
+
+def test_a_bad_option_is_a_clear_error_and_leaves_no_run_folder(tmp_path):
+    root = write_folder(tmp_path / "ds", tiny_dataset(n=1))
+    out = run_cli(
+        ["eval", "--dataset", str(root), "--sim-opt", "bogus=1", "--out", str(tmp_path / "run")]
+    )
+    assert out.returncode == 1
+    assert "simulator 'distance'" in out.stderr and "bogus" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert not (tmp_path / "run").exists()

@@ -14,7 +14,7 @@ from rclicks.plugins import reset_host
 from rclicks.run import EvalConfig, evaluate
 from rclicks.simulators import DistanceSimulator
 from rclicks.testing import tiny_dataset
-from tests.helpers import HERE, fake_distribution, run_cli
+from tests.helpers import fake_distribution, run_cli
 
 
 def rows_without_seconds(path):
@@ -23,8 +23,15 @@ def rows_without_seconds(path):
 
 
 def _cfg(tmp_path, name, **kw):
-    base = dict(model="geodesic", simulators=["distance"], datasets=["demo"], limit=2,
-                max_clicks=6, groups=4, out=str(tmp_path / name))
+    base = dict(
+        model="geodesic",
+        simulators=["distance"],
+        datasets=["demo"],
+        limit=2,
+        max_clicks=6,
+        groups=4,
+        out=str(tmp_path / name),
+    )
     base.update(kw)
     return EvalConfig(**base)
 
@@ -90,13 +97,22 @@ def test_full_protocol_encodes_each_image_once_and_batches_all_trajectories(tmp_
     host = reset_host()
     host.register_plugin(Plug(), "counting-plugin")
     res = evaluate(
-        EvalConfig(model="counting", simulators=["distance"], datasets=["demo"], limit=3,
-                   out=str(tmp_path / "run")),
+        EvalConfig(
+            model="counting",
+            simulators=["distance"],
+            datasets=["demo"],
+            limit=3,
+            out=str(tmp_path / "run"),
+        ),
         host=host,
     )
     assert model.encodes == 3
-    n_instances = len({(r["sample_id"], r["instance_id"])
-                       for r in pq.read_table(res.out / "per_click.parquet").to_pylist()})
+    n_instances = len(
+        {
+            (r["sample_id"], r["instance_id"])
+            for r in pq.read_table(res.out / "per_click.parquet").to_pylist()
+        }
+    )
     # baseline + 10 groups decoded together, 20 steps per instance
     assert model.batches == [11] * (20 * n_instances)
     assert res.clicks == 11 * 20 * n_instances
@@ -122,9 +138,16 @@ def test_predict_and_predict_batch_paths_give_identical_rows():
     gt = next(iter(sample.instances.values()))
     out = []
     for model in (CountingModel(), PredictOnly()):
-        rows = run_instance(model, model.encode(sample.image), sample.image, gt, None,
-                            {"distance": DistanceSimulator()}, Protocol(groups=3, max_clicks=5),
-                            ("t", sample.sample_id, "1"))
+        rows = run_instance(
+            model,
+            model.encode(sample.image),
+            sample.image,
+            gt,
+            None,
+            {"distance": DistanceSimulator()},
+            Protocol(groups=3, max_clicks=5),
+            ("t", sample.sample_id, "1"),
+        )
         rows.pop("seconds")
         out.append(rows)
     assert out[0] == out[1]
@@ -133,8 +156,11 @@ def test_predict_and_predict_batch_paths_give_identical_rows():
 def test_plan_lists_baseline_groups_and_repeats():
     specs = plan({"distance": DistanceSimulator()}, Protocol(groups=2, repeats=2))
     assert [(s.simulator, s.group, s.repeat) for s in specs] == [
-        ("baseline", 0, 1), ("distance", 1, 1), ("distance", 1, 2),
-        ("distance", 2, 1), ("distance", 2, 2),
+        ("baseline", 0, 1),
+        ("distance", 1, 1),
+        ("distance", 1, 2),
+        ("distance", 2, 1),
+        ("distance", 2, 2),
     ]
     no_base = plan({"distance": DistanceSimulator()}, Protocol(groups=1, baseline=False))
     assert [s.simulator for s in no_base] == ["distance"]
@@ -159,8 +185,15 @@ def test_plugin_error_on_one_instance_is_recorded_and_the_run_goes_on(tmp_path):
 
     host = reset_host()
     host.register_plugin(Plug(), "flaky-plugin")
-    cfg = EvalConfig(model="flaky", simulators=["distance"], datasets=["demo"], limit=3,
-                     groups=2, max_clicks=3, out=str(tmp_path / "run"))
+    cfg = EvalConfig(
+        model="flaky",
+        simulators=["distance"],
+        datasets=["demo"],
+        limit=3,
+        groups=2,
+        max_clicks=3,
+        out=str(tmp_path / "run"),
+    )
     res = evaluate(cfg, host=host)
     n_bad = len(ds[1].instances)
     assert res.errors == n_bad
@@ -181,13 +214,16 @@ def test_plugin_error_on_one_instance_is_recorded_and_the_run_goes_on(tmp_path):
 
 
 def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
-    site = fake_distribution(tmp_path / "site", "rclicks-testplug", {"testplug": "rclicks_testplug"})
+    site = fake_distribution(
+        tmp_path / "site", "rclicks-testplug", {"testplug": "rclicks_testplug"}
+    )
     env = {"RCLICKS_LOAD_PLUGINS": "testplug"}
     args = ["eval", "--model", "voronoi", "--limit", "4", "--groups", "3", "--max-clicks", "5"]
     full = run_cli(args + ["--out", str(tmp_path / "full")], env, site)
     assert full.returncode == 0, full.stderr
-    killed = run_cli(args + ["--out", str(tmp_path / "k")], {**env, "RCLICKS_TEST_DIE_AFTER": "2"},
-                     site)
+    killed = run_cli(
+        args + ["--out", str(tmp_path / "k")], {**env, "RCLICKS_TEST_DIE_AFTER": "2"}, site
+    )
     assert killed.returncode == -9
     assert not (tmp_path / "k" / "per_click.parquet").exists()
     assert len(list((tmp_path / "k" / "journal").glob("*.parquet"))) >= 1
@@ -210,5 +246,3 @@ def test_resume_refuses_other_settings(tmp_path):
         evaluate(_cfg(tmp_path, "r", limit=1, max_clicks=3, groups=1, resume=True))
     with pytest.raises(RunError, match="not empty"):
         evaluate(_cfg(tmp_path, "r", limit=1, max_clicks=2, groups=1))
-
-

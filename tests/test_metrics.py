@@ -95,27 +95,52 @@ def test_wd_and_pl1_normalised_by_box():
 
 
 def _rows(traj_ious: dict[tuple, list[float]]):
-    cols = {k: [] for k in ["dataset", "sample_id", "instance_id", "simulator", "group",
-                            "repeat", "click", "iou", "seconds"]}
+    cols = {
+        k: []
+        for k in [
+            "dataset",
+            "sample_id",
+            "instance_id",
+            "simulator",
+            "group",
+            "repeat",
+            "click",
+            "iou",
+            "seconds",
+        ]
+    }
     for (sample, sim, group, repeat), ious in traj_ious.items():
         for k, v in enumerate(ious, start=1):
-            for key, val in zip(["dataset", "sample_id", "instance_id", "simulator", "group",
-                                 "repeat", "click", "iou", "seconds"],
-                                ["d", sample, "1", sim, group, repeat, k, v, 0.01]):
+            for key, val in zip(
+                [
+                    "dataset",
+                    "sample_id",
+                    "instance_id",
+                    "simulator",
+                    "group",
+                    "repeat",
+                    "click",
+                    "iou",
+                    "seconds",
+                ],
+                ["d", sample, "1", sim, group, repeat, k, v, 0.01],
+            ):
                 cols[key].append(val)
     return cols
 
 
 def test_summary_sample_noc_delta_sb_delta_gr_and_nsr_by_hand():
     hit = lambda k: [0.5] * (k - 1) + [0.95] * (4 - k + 1)  # noqa: E731 - NoC@90 == k
-    rows = _rows({
-        ("a", "baseline", 0, 1): hit(1),
-        ("a", "sim", 1, 1): hit(4),
-        ("a", "sim", 2, 1): hit(2),
-        ("b", "baseline", 0, 1): hit(2),
-        ("b", "sim", 1, 1): hit(2),
-        ("b", "sim", 2, 1): hit(2),
-    })
+    rows = _rows(
+        {
+            ("a", "baseline", 0, 1): hit(1),
+            ("a", "sim", 1, 1): hit(4),
+            ("a", "sim", 2, 1): hit(2),
+            ("b", "baseline", 0, 1): hit(2),
+            ("b", "sim", 1, 1): hit(2),
+            ("b", "sim", 2, 1): hit(2),
+        }
+    )
     res = {e["simulator"]: e for e in summarize(rows, max_clicks=4)}
     base, sim = res["baseline"], res["sim"]
     assert base["NoC@90"] == pytest.approx(1.5)

@@ -59,7 +59,11 @@ def test_a_hook_that_raises_marks_its_plugin_failed_but_others_work():
 
 def test_options_are_parsed_as_yaml_scalars():
     assert parse_options(["a=3", "b=true", "c=x=y", "d=0.5", "e="]) == {
-        "a": 3, "b": True, "c": "x=y", "d": 0.5, "e": ""
+        "a": 3,
+        "b": True,
+        "c": "x=y",
+        "d": 0.5,
+        "e": "",
     }
     with pytest.raises(ValueError):
         parse_options(["novalue"])
@@ -69,7 +73,8 @@ def test_env_expansion(monkeypatch):
     monkeypatch.setenv("RCK", "/ckpt")
     monkeypatch.delenv("NOPE", raising=False)
     assert expand({"p": "${RCK}/sam.pth", "q": ["${NOPE:-dflt}"]}, "w") == {
-        "p": "/ckpt/sam.pth", "q": ["dflt"]
+        "p": "/ckpt/sam.pth",
+        "q": ["dflt"],
     }
     with pytest.raises(PresetError, match=r"\$\{NOPE\}"):
         expand("${NOPE}", "where")

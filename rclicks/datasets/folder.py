@@ -87,13 +87,13 @@ class FolderDataset:
         for i in range(len(self)):
             yield self[i]
 
-    def check(self) -> list[str]:
-        """Open every file; return one message per bad file (empty when all is well)."""
+    def check(self, limit: int | None = None) -> list[str]:
+        """Open every file (the first ``limit`` images); one message per bad file."""
         problems: list[str] = []
         if not self._images:
             problems.append(f"{self.images_dir}: no images (*.jpg, *.png) found")
         stems: dict[str, Path] = {}
-        for path in self._images:
+        for path in self._images[:limit]:
             if path.stem in stems:
                 problems.append(f"{path}: same stem as {stems[path.stem]}")
                 continue
@@ -132,7 +132,10 @@ def _short(exc: BaseException) -> str:
 def check_dataset(dataset, limit: int | None = None) -> list[str]:
     """Problems with ``dataset`` (its own ``check()`` when it has one, else a full pass)."""
     if hasattr(dataset, "check"):
-        return list(dataset.check())
+        try:
+            return list(dataset.check(limit=limit))
+        except TypeError:
+            return list(dataset.check())
     problems: list[str] = []
     try:
         for i, sample in enumerate(dataset):

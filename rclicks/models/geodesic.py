@@ -1,28 +1,29 @@
 """A weightless, classical click-based segmenter: geodesic distances on a superpixel graph.
 
 ``encode`` over-segments the image into SLIC superpixels (Lab colour) and builds the
-superpixel adjacency graph; an edge costs a small constant plus the Lab difference of the two
-superpixels' mean colours. ``predict`` folds in only the *new* clicks of a trajectory: one
-Dijkstra per click, from a virtual source linked to the clicked superpixel and its neighbours
-(each at the colour cost from the clicked pixel to that superpixel, so a click on the minority
-part of a superpixel that straddles an edge seeds the side it looks like). The per-trajectory
-state keeps, per superpixel, the smallest geodesic distance to a positive and to a negative
-click. Before any negative click, the image-border superpixels act as weak background seeds
-(their geodesic distance plus an offset); afterwards they stay, with a larger offset.
+superpixel adjacency graph; an edge costs a small constant plus the squared Lab difference of
+the two superpixels' mean colours (squaring keeps gentle shading cheap and real edges dear).
 
-``prob = d_neg / (d_pos + d_neg)`` is painted per superpixel, then refined per pixel inside
-the superpixels along the foreground/background boundary and those holding clicks: there a
-pixel's distance to either label is the smallest, over its own and the neighbouring
-superpixels, of that superpixel's distance plus the colour cost from the pixel to its mean;
-clicks also seed the pixels of their own superpixel directly (colour + image distance). Every
-clicked pixel takes the label of its latest click.
+``predict`` folds in only the *new* clicks of a trajectory: one Dijkstra per click, from a
+virtual source linked to the clicked superpixel and its neighbours, each at the colour cost
+from the clicked pixel to that superpixel's mean (so a click on the minority part of a
+superpixel that straddles an edge seeds the side it looks like). The per-trajectory state
+keeps, per superpixel, the smallest geodesic distance to a positive and to a negative click.
+Before any negative click the image-border superpixels act as weak background seeds (their
+geodesic distance plus an offset); after it they stay, with a larger offset.
+
+``prob = d_neg / (d_pos + d_neg)`` is painted per superpixel, then refined per pixel inside the
+superpixels along the foreground/background boundary and those holding clicks: there a pixel's
+distance to either label is the smallest, over its own and the neighbouring superpixels, of
+that superpixel's distance plus the colour cost from the pixel to its mean; clicks also seed
+the pixels of their own superpixel directly (colour + image distance). Every clicked pixel
+takes the label of its latest click.
 
 Pure numpy / scipy / scikit-image, deterministic; the embedding is never mutated.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,6 +94,22 @@ class GeodesicState:
     pixel_seeds: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
+def _as_rgb8(image: np.ndarray) -> np.ndarray:
+    """H×W×3 uint8 RGB from uint8/float RGB(A) or grey input (floats <= 1 read as [0, 1])."""
+    img = np.asarray(image)
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    if img.ndim != 3 or img.shape[2] not in (3, 4) or img.shape[0] < 2 or img.shape[1] < 2:
+        raise ValueError(f"image must be H×W×3 RGB, got shape {img.shape}")
+    img = img[:, :, :3]
+    if img.dtype != np.uint8:
+        img = img.astype(np.float64)
+        if img.size and np.nanmax(img) <= 1.0:
+            img = img * 255.0
+        img = np.clip(np.nan_to_num(np.round(img)), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(img)
+
+
 def _as_int(v: Any) -> int:
     return int(float(v)) if isinstance(v, str) else int(v)
 
@@ -131,7 +148,7 @@ class GeodesicModel:
         slic_iter: int = 5,
         edge_eps: float = 1.0,
         color_weight: float = 1.0,
-        power: float = 1.0,
+        power: float = 2.0,
         border_offset: float = 20.0,
         border_offset_neg: float = 40.0,
         keep_border: bool = True,
@@ -139,10 +156,10 @@ class GeodesicModel:
         click_spatial: float = 0.5,
         **kw: Any,
     ) -> None:
+        if "threshold" in kw:
+            self.threshold = float(kw.pop("threshold"))
         if kw:
-            warnings.warn(
-                f"GeodesicModel ignores unknown option(s) {sorted(kw)}", stacklevel=2
-            )
+            raise TypeError(f"GeodesicModel got unknown option(s) {sorted(kw)}")
         self.n_segments = _as_int(n_segments)
         self.compactness = float(compactness)
         self.device = str(device)
@@ -176,18 +193,14 @@ class GeodesicModel:
     # ------------------------------------------------------------------ encode
 
     def encode(self, image: np.ndarray) -> GeodesicEmbedding:
-        img = np.asarray(image)
-        if img.ndim != 3 or img.shape[2] != 3:
-            raise ValueError(f"image must be H×W×3, got shape {img.shape}")
-        if img.dtype != np.uint8:
-            img = np.clip(img, 0, 255).astype(np.uint8)
+        img = _as_rgb8(image)
         h, w = int(img.shape[0]), int(img.shape[1])
         lab = cv2.cvtColor(img.astype(np.float32) * np.float32(1 / 255.0), cv2.COLOR_RGB2Lab)
         # slic rescales its input to [0, 1]; rescale compactness so it stays in Lab units
         span = max(float(lab.max() - lab.min()), 1e-6)
         labels = slic(
             lab,
-            n_segments=self.n_segments,
+            n_segments=max(1, min(self.n_segments, h * w // 16)),  # >= ~16 px per superpixel
             compactness=self.compactness / span,
             max_num_iter=self.slic_iter,
             convert2lab=False,
@@ -206,9 +219,12 @@ class GeodesicModel:
         labels = flat.reshape(h, w)
 
         lab_flat = lab.reshape(-1, 3)
-        mean = np.stack(
-            [np.bincount(flat, weights=lab_flat[:, c], minlength=n) for c in range(3)], axis=1
-        ) / counts[:, None]
+        mean = (
+            np.stack(
+                [np.bincount(flat, weights=lab_flat[:, c], minlength=n) for c in range(3)], axis=1
+            )
+            / counts[:, None]
+        )
 
         # superpixel adjacency (4-connectivity), weights from mean-colour differences
         keys = []
@@ -263,9 +279,23 @@ class GeodesicModel:
         pair_ptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(counts * ext_len, out=pair_ptr[1:])
 
-        _readonly(labels, edge_src, border_dist, lab, mean, pix_order, pix_start, ext,
-                  ext_ptr, pair_node, pair_cost, pair_ptr, graph.data, graph.indices,
-                  graph.indptr)
+        _readonly(
+            labels,
+            edge_src,
+            border_dist,
+            lab,
+            mean,
+            pix_order,
+            pix_start,
+            ext,
+            ext_ptr,
+            pair_node,
+            pair_cost,
+            pair_ptr,
+            graph.data,
+            graph.indices,
+            graph.indptr,
+        )
         return GeodesicEmbedding(
             shape=(h, w),
             labels=labels,
@@ -330,8 +360,8 @@ class GeodesicModel:
                 d_pos, d_neg = base.d_pos.copy(), base.d_neg.copy()
                 seeds = dict(base.pixel_seeds)
                 for c in new:
-                    np.minimum(d_pos if c.positive else d_neg, rows[r], out=d_pos if
-                               c.positive else d_neg)
+                    target = d_pos if c.positive else d_neg
+                    np.minimum(target, rows[r], out=target)
                     r += 1
                     self._add_pixel_seed(emb, seeds, c)
                 st = GeodesicState(cl, d_pos, d_neg, seeds)

@@ -40,8 +40,9 @@ def _scene(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, dict[s
 class TinyDataset:
     """A few small synthetic images with two elliptic instances each."""
 
-    def __init__(self, n: int = 2, size: tuple[int, int] = (48, 64), seed: int = 0,
-                 name: str = "tiny") -> None:
+    def __init__(
+        self, n: int = 2, size: tuple[int, int] = (48, 64), seed: int = 0, name: str = "tiny"
+    ) -> None:
         self.name = name
         rng = np.random.default_rng(seed)
         self._samples = []
@@ -127,8 +128,14 @@ def check_model(model: Any, dataset: Any = None, max_clicks: int = 3) -> None:
                     "predict_batch disagrees with predict"
                 )
         rows = run_instance(
-            model, emb, sample.image, gt, sample.ignore, {"distance": DistanceSimulator()},
-            Protocol(groups=2, max_clicks=max_clicks), ("check", sample.sample_id, "0"),
+            model,
+            emb,
+            sample.image,
+            gt,
+            sample.ignore,
+            {"distance": DistanceSimulator()},
+            Protocol(groups=2, max_clicks=max_clicks),
+            ("check", sample.sample_id, "0"),
         )
         assert len(rows["iou"]) == 3 * max_clicks
         assert all(0.0 <= v <= 1.0 for v in rows["iou"])

@@ -46,4 +46,6 @@ class ColourClickModel:
 
 @rclicks.hookimpl
 def rclicks_register_models(register):
-    register("template-colour", ColourClickModel, description="template plugin: colour nearest click")
+    register(
+        "template-colour", ColourClickModel, description="template plugin: colour nearest click"
+    )
