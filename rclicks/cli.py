@@ -169,7 +169,8 @@ def eval_cmd(
     if result.errors:
         err_console.print(
             f"[yellow]warning:[/] {result.errors} instance(s) failed; "
-            f"see {result.out}/errors.jsonl. Fix the cause and re-run with --resume to complete them."
+            f"see {result.out}/errors.jsonl. "
+            "Fix the cause and re-run with --resume to complete them."
         )
         raise typer.Exit(3)
 
