@@ -21,6 +21,7 @@ demo: install
 	$(BIN)/rclicks eval
 
 test: install
+	$(BIN)/ruff check rclicks tests benchmarks scripts plugins
 	$(BIN)/python -m pytest -q tests $(PLUGINS)
 
 lint: install
