@@ -196,7 +196,7 @@ class InstanceErrors:
         self.sd = d_out - d_in  # signed distance to the boundary, > 0 outside
         size = float(np.sqrt(gt.sum()))  # object "diameter"
         self.size = size
-        self.amp = 0.05 * size
+        self.amp = 0.06 * size
         self.ramp = max(1.5, 0.004 * size)
         self.field = smooth_field(rng, self.shape, cell=size / 3)
         self.blobs = self._blobs(rng, size, max_clicks)
@@ -230,7 +230,7 @@ class InstanceErrors:
 
     def base(self, k: int) -> np.ndarray:
         """Probability map at click index ``k`` (1-based) without blobs."""
-        amp = self.amp * (0.12 + 0.88 * 0.75 ** (k - 1))
+        amp = self.amp * (0.4 + 0.6 * 0.75 ** (k - 1))
         prob = np.float32(0.5) - (self.sd - np.float32(amp) * self.field) / np.float32(
             2 * self.ramp
         )
@@ -277,15 +277,22 @@ class SyntheticModel:
         self.predict_s = predict_s
         self.max_clicks = max_clicks
         self.images: dict[int, list[tuple[InstanceErrors, list[np.ndarray], int]]] = {}
-        self.stats = {"encode_calls": 0, "encode_s": 0.0, "predict_traj": 0, "predict_s": 0.0,
-                      "predict_work_s": 0.0}
+        self.stats = {
+            "encode_calls": 0,
+            "encode_s": 0.0,
+            "predict_traj": 0,
+            "predict_s": 0.0,
+            "predict_work_s": 0.0,
+        }
 
     def add_sample(self, sample: Sample, rng: np.random.Generator) -> None:
         items = []
         for mask in sample.instances.values():
             err = InstanceErrors(mask, rng, self.max_clicks)
             bases = [np.empty(0)] + [err.base(k) for k in range(1, self.max_clicks + 1)]
-            items.append((err, bases, max(3, int(0.06 * err.size))))
+            r = max(3, int(0.03 * err.size))  # radius of the disc fixed around a click
+            yy, xx = np.ogrid[-r : r + 1, -r : r + 1]
+            items.append((err, bases, yy * yy + xx * xx <= r * r))
         self.images[id(sample.image)] = items
 
     def encode(self, image: np.ndarray):
@@ -298,22 +305,20 @@ class SyntheticModel:
 
     def _one(self, emb, clicks: Sequence[Click]) -> np.ndarray:
         c0 = clicks[0]
-        for err, bases, fix_r in emb:
-            if err.gt[c0.y, c0.x]:
-                break
-        else:
+        item = next((it for it in emb if it[0].gt[c0.y, c0.x]), None)
+        if item is None:  # not on any instance: cannot happen with an empty first prediction
             return np.zeros(emb[0][0].shape, dtype=np.float32)
+        err, bases, disc = item
         k = min(len(clicks), self.max_clicks)
         prob = bases[k].copy()
-        err.paint_blobs(prob, k, clicks, reach=fix_r)
+        r = disc.shape[0] // 2
+        err.paint_blobs(prob, k, clicks, reach=r)
         h, w = prob.shape
         for c in clicks:
-            y0, y1 = max(0, c.y - fix_r), min(h, c.y + fix_r + 1)
-            x0, x1 = max(0, c.x - fix_r), min(w, c.x + fix_r + 1)
-            yy, xx = np.ogrid[y0 - c.y : y1 - c.y, x0 - c.x : x1 - c.x]
-            disc = yy * yy + xx * xx <= fix_r * fix_r
-            region = prob[y0:y1, x0:x1]
-            region[disc] = err.gt_prob[y0:y1, x0:x1][disc]
+            y0, y1 = max(0, c.y - r), min(h, c.y + r + 1)
+            x0, x1 = max(0, c.x - r), min(w, c.x + r + 1)
+            d = disc[y0 - c.y + r : y1 - c.y + r, x0 - c.x + r : x1 - c.x + r]
+            np.copyto(prob[y0:y1, x0:x1], err.gt_prob[y0:y1, x0:x1], where=d)
         return prob
 
     def predict(self, embedding, clicks, state):
@@ -363,7 +368,8 @@ def engine_run(model, samples, protocol) -> tuple[float, dict]:
         for s in samples:
             out = engine.process_sample(model, sims, protocol, folder, DATASET, s)
             if out.errors:
-                sys.exit(f"engine error on {s.sample_id}: {(folder.path / 'errors.jsonl').read_text()}")
+                errors = (folder.path / "errors.jsonl").read_text()
+                sys.exit(f"engine error on {s.sample_id}: {errors}")
         wall = time.perf_counter() - t0
         trajs: dict = defaultdict(list)
         for table in folder.journal_tables():
@@ -375,8 +381,9 @@ def engine_run(model, samples, protocol) -> tuple[float, dict]:
     return wall, trajs
 
 
-def reference_trajectory(model, sample: Sample, iid: str, simulator: str, group: int,
-                         protocol: engine.Protocol) -> list[tuple]:
+def reference_trajectory(
+    model, sample: Sample, iid: str, simulator: str, group: int, protocol: engine.Protocol
+) -> list[tuple]:
     """One trajectory the way the RClicks reference runs it: for every click, encode the image
     again and predict this trajectory alone (no batching)."""
     gt = sample.instances[iid]
@@ -426,14 +433,20 @@ def part_a(args) -> None:
         model.add_sample(s, rng)
     n_inst = sum(len(s.instances) for s in samples)
     n_traj = 1 + protocol.groups
-    print(f"images: {n_images} x {shape[0]}x{shape[1]}, {n_inst} instances "
-          f"({', '.join(f'{m.mean():.0%}' for s in samples for m in s.instances.values())} "
-          f"of the image)")
-    print(f"protocol: distance simulator, baseline + {protocol.groups} groups = {n_traj} "
-          f"trajectories x {protocol.max_clicks} clicks per instance "
-          f"= {n_inst * n_traj * protocol.max_clicks} clicks in all")
-    print(f"synthetic model: encode {encode_s * 1e3:.1f} ms, predict {predict_s * 1e3:.2f} ms per "
-          f"trajectory (predict_batch: B x {predict_s * 1e3:.2f} ms), busy-waits")
+    print(
+        f"images: {n_images} x {shape[0]}x{shape[1]}, {n_inst} instances "
+        f"({', '.join(f'{m.mean():.0%}' for s in samples for m in s.instances.values())} "
+        f"of the image)"
+    )
+    print(
+        f"protocol: distance simulator, baseline + {protocol.groups} groups = {n_traj} "
+        f"trajectories x {protocol.max_clicks} clicks per instance "
+        f"= {n_inst * n_traj * protocol.max_clicks} clicks in all"
+    )
+    print(
+        f"synthetic model: encode {encode_s * 1e3:.1f} ms, predict {predict_s * 1e3:.2f} ms per "
+        f"trajectory (predict_batch: B x {predict_s * 1e3:.2f} ms), busy-waits"
+    )
 
     # engine -------------------------------------------------------------------------------
     walls, trajs = [], {}
@@ -449,13 +462,18 @@ def part_a(args) -> None:
     t_engine = med(walls)
     print()
     print(f"engine (process_sample, {engine_repeats} repeats): wall {fmt_range(walls, 1, ' s')}")
-    print(f"  last repeat: {enc_calls} encode calls = {enc_time:.2f} s, {pred_traj} trajectory "
-          f"predictions = {pred_time:.2f} s (map computation inside that budget: "
-          f"{work / max(pred_traj, 1) * 1e3:.3f} ms/trajectory), "
-          f"engine's own work = {walls[-1] - enc_time - pred_time:.2f} s")
+    print(
+        f"  last repeat: {enc_calls} encode calls = {enc_time:.2f} s, {pred_traj} trajectory "
+        f"predictions = {pred_time:.2f} s (map computation inside that budget: "
+        f"{work / max(pred_traj, 1) * 1e3:.3f} ms/trajectory), "
+        f"engine's own work = {walls[-1] - enc_time - pred_time:.2f} s "
+        f"({(walls[-1] - enc_time - pred_time) / pred_traj * 1e3:.2f} ms per click)"
+    )
     finals = [v[-1][3] for v in trajs.values()]
-    print(f"  final IoU over trajectories: median {med(finals):.3f}, min {min(finals):.3f}; "
-          f"IoU after click 1: median {med([v[0][3] for v in trajs.values()]):.3f}")
+    print(
+        f"  final IoU over trajectories: median {med(finals):.3f}, min {min(finals):.3f}; "
+        f"IoU after click 1: median {med([v[0][3] for v in trajs.values()]):.3f}"
+    )
 
     # reference loop -----------------------------------------------------------------------
     specs = [(engine.BASELINE, 0)] + [("distance", g) for g in ref_groups]
@@ -474,33 +492,43 @@ def part_a(args) -> None:
                         if ref != eng:
                             mismatches += 1
                             k = next(i for i, (a, b) in enumerate(zip(ref, eng)) if a != b)
-                            print(f"  MISMATCH {s.sample_id}/{iid} {sim_name} group {g}: click "
-                                  f"{k + 1} reference {ref[k]} engine {eng[k]}")
+                            print(
+                                f"  MISMATCH {s.sample_id}/{iid} {sim_name} group {g}: click "
+                                f"{k + 1} reference {ref[k]} engine {eng[k]}"
+                            )
     totals = []
     for rep in range(ref_repeats):
         base_t = sum(times[(rep, engine.BASELINE, 0)])
         group_t = statistics.mean(sum(times[(rep, "distance", g)]) for g in ref_groups)
         totals.append(base_t + protocol.groups * group_t)
     t_ref = med(totals)
-    per_click = [
-        t / protocol.max_clicks for (rep, _, _), ts in times.items() for t in ts
-    ]
+    per_click = [t / protocol.max_clicks for (rep, _, _), ts in times.items() for t in ts]
     print()
-    print(f"reference loop (encode + predict for every click of every trajectory), "
-          f"{ref_repeats} repeat(s)")
-    print(f"  measured on the baseline + group(s) {ref_groups} of all {n_inst} instances "
-          f"({len(specs)} of {n_traj} trajectories per instance); full protocol extrapolated "
-          f"linearly: baseline + {protocol.groups} x mean group time")
+    print(
+        f"reference loop (encode + predict for every click of every trajectory), "
+        f"{ref_repeats} repeat(s)"
+    )
+    print(
+        f"  measured on the baseline + group(s) {ref_groups} of all {n_inst} instances "
+        f"({len(specs)} of {n_traj} trajectories per instance); full protocol extrapolated "
+        f"linearly: baseline + {protocol.groups} x mean group time"
+    )
     print(f"  per click: {fmt_range(per_click, 1e3, ' ms')}")
     print(f"  full protocol (extrapolated): {fmt_range(totals, 1, ' s')}")
-    print(f"  identical clicks and IoUs to the engine on {checked - mismatches}/{checked} "
-          f"reference trajectories" + ("" if mismatches == 0 else "  <-- MISMATCH"))
+    print(
+        f"  identical clicks and IoUs to the engine on {checked - mismatches}/{checked} "
+        f"reference trajectories" + ("" if mismatches == 0 else "  <-- MISMATCH")
+    )
     ideal = n_images * encode_s + n_inst * n_traj * protocol.max_clicks * predict_s
     print()
-    print(f"RESULT (a): engine {t_engine:.2f} s vs reference {t_ref:.1f} s (extrapolated) "
-          f"-> speed-up {t_ref / t_engine:.0f}x (target >= 50x)")
-    print(f"  for scale: model calls alone, batched = {ideal:.2f} s; the engine spends the "
-          f"rest ({t_engine - ideal:.2f} s) in the click protocol, IoU and journaling")
+    print(
+        f"RESULT (a): engine {t_engine:.2f} s vs reference {t_ref:.1f} s (extrapolated) "
+        f"-> speed-up {t_ref / t_engine:.0f}x (target >= 50x)"
+    )
+    print(
+        f"  for scale: model calls alone, batched = {ideal:.2f} s; the engine spends the "
+        f"rest ({t_engine - ideal:.2f} s) in the click protocol, IoU and journaling"
+    )
 
 
 # -- (b) engine's own cost per click ---------------------------------------------------------
@@ -509,36 +537,57 @@ def part_a(args) -> None:
 class StageTimer:
     """Wraps the engine's module-level calls to time each stage of ``run_instance``."""
 
-    NAMES = ("error_masks", "choose_side", "_densities", "weighted_pick", "_predict", "_as_prob")
+    NAMES = ("distance_of", "choose_side", "_region_values", "pick", "_predict", "_as_prob")
 
     def __init__(self) -> None:
         self.acc: dict[str, float] = defaultdict(float)
         self.saved: dict[str, object] = {}
 
+    def _wrap(self, owner, name):
+        fn = getattr(owner, name)
+        self.saved[(owner, name)] = fn
+
+        def wrapper(*a, _fn=fn, _name=name, **kw):
+            t0 = time.perf_counter()
+            try:
+                return _fn(*a, **kw)
+            finally:
+                self.acc[_name] += time.perf_counter() - t0
+
+        setattr(owner, name, wrapper)
+
     def __enter__(self):
         for name in self.NAMES:
-            fn = getattr(engine, name)
-            self.saved[name] = fn
-
-            def wrapper(*a, _fn=fn, _name=name, **kw):
-                t0 = time.perf_counter()
-                try:
-                    return _fn(*a, **kw)
-                finally:
-                    self.acc[_name] += time.perf_counter() - t0
-
-            setattr(engine, name, wrapper)
+            self._wrap(engine, name)
+        self._wrap(engine._Target, "evaluate")
         return self
 
     def __exit__(self, *exc):
-        for name, fn in self.saved.items():
-            setattr(engine, name, fn)
+        for (owner, name), fn in self.saved.items():
+            setattr(owner, name, fn)
+
+
+def _components(mask: np.ndarray) -> int:
+    return cv2.connectedComponents(mask.view(np.uint8), connectivity=8)[0] - 1
+
+
+def _box(mask: np.ndarray) -> str:
+    ys, xs = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    return f"{xs[-1] - xs[0] + 1}x{ys[-1] - ys[0] + 1}" if ys.size else "-"
 
 
 def run_case(sample: Sample, iid: str, model, sims, protocol) -> tuple[float, float, int, dict]:
     t0 = time.perf_counter()
-    rows = engine.run_instance(model, None, sample.image, sample.instances[iid], sample.ignore,
-                               sims, protocol, (DATASET, sample.sample_id, iid))
+    rows = engine.run_instance(
+        model,
+        None,
+        sample.image,
+        sample.instances[iid],
+        sample.ignore,
+        sims,
+        protocol,
+        (DATASET, sample.sample_id, iid),
+    )
     wall = time.perf_counter() - t0
     return wall, float(sum(rows["seconds"])), len(rows["click"]), rows
 
@@ -560,13 +609,20 @@ def part_b(args) -> None:
     rng = np.random.default_rng(args.seed + 1)
     samples = [make_sample(rng, f"big{i}", shape, fr) for i, fr in enumerate(layouts)]
     work = [(s, iid) for s in samples for iid in s.instances][:max_instances]
-    print(f"instances: {len(work)} ("
-          + ", ".join(f"{s.instances[iid].mean():.0%}" for s, iid in work) + " of the image)")
-    print(f"protocol: {max_clicks} clicks; 'baseline' = baseline trajectory only (1 trajectory); "
-          f"'distance' = CLI default, baseline + {base_protocol.groups} groups (11 trajectories)")
-    print("model: predict returns a precomputed map per click index (boundary shifted by a "
-          "smooth field, shrinking with k, plus blobs); model time = sum of the engine's "
-          "'seconds' column")
+    print(
+        f"instances: {len(work)} ("
+        + ", ".join(f"{s.instances[iid].mean():.0%}" for s, iid in work)
+        + " of the image)"
+    )
+    print(
+        f"protocol: {max_clicks} clicks; 'baseline' = baseline trajectory only (1 trajectory); "
+        f"'distance' = CLI default, baseline + {base_protocol.groups} groups (11 trajectories)"
+    )
+    print(
+        "model: predict returns a precomputed map per click index (boundary shifted by a "
+        "smooth field, shrinking with k, plus blobs); model time = sum of the engine's "
+        "'seconds' column"
+    )
 
     per_click: dict[str, list[float]] = defaultdict(list)
     model_share: dict[str, list[float]] = defaultdict(list)
@@ -576,10 +632,20 @@ def part_b(args) -> None:
     stage_wall = 0.0
     profiled = None
     for n, (s, iid) in enumerate(work):
-        err = InstanceErrors(s.instances[iid], np.random.default_rng(args.seed + 100 + n),
-                             max_clicks)
+        err = InstanceErrors(
+            s.instances[iid], np.random.default_rng(args.seed + 100 + n), max_clicks
+        )
         maps = [np.empty(0, np.float32)] + [err.map_at(k) for k in range(1, max_clicks + 1)]
         model = PrecomputedModel(maps)
+        if n == 0:
+            gt = s.instances[iid]
+            for k in (1, max_clicks):
+                fn, fp = error_masks(gt, maps[k] > model.threshold)
+                print(
+                    f"  {s.sample_id}/{iid} errors at click {k}: FN {int(fn.sum())} px in "
+                    f"{_components(fn)} parts, bbox {_box(fn)}; FP {int(fp.sum())} px in "
+                    f"{_components(fp)} parts, bbox {_box(fp)}"
+                )
         for name, (sims, protocol) in cases.items():
             for rep in range(repeats[name]):
                 # the last distance repeat is instrumented for the stage breakdown (the
@@ -606,25 +672,34 @@ def part_b(args) -> None:
             del maps, model
     print()
     for name in cases:
-        print(f"{name:>8}: per click {fmt_range(per_click[name], 1e3, ' ms')} "
-              f"[model share of wall: {med(model_share[name]):.1%}]")
+        print(
+            f"{name:>8}: per click {fmt_range(per_click[name], 1e3, ' ms')} "
+            f"[model share of wall: {med(model_share[name]):.1%}]"
+        )
     print()
-    print(f"RESULT (b): median engine ms/click  baseline {med(per_click['baseline']) * 1e3:.2f} ms"
-          f"  distance {med(per_click['distance']) * 1e3:.2f} ms  (target <= 10 ms)")
-    print(f"  (IoU in these runs: click 1 ~ {med(ious['distance'][0::2]):.3f}, click {max_clicks}"
-          f" ~ {med(ious['distance'][1::2]):.3f})")
+    print(
+        f"RESULT (b): median engine ms/click  baseline {med(per_click['baseline']) * 1e3:.2f} ms"
+        f"  distance {med(per_click['distance']) * 1e3:.2f} ms  (target <= 10 ms)"
+    )
+    print(
+        f"  (IoU in these runs: click 1 ~ {med(ious['distance'][0::2]):.3f}, click {max_clicks}"
+        f" ~ {med(ious['distance'][1::2]):.3f})"
+    )
 
     # stage breakdown ----------------------------------------------------------------------
     print()
-    print(f"stage breakdown, distance case (the last repeat of each instance, "
-          f"{stage_clicks} clicks), ms per click:")
+    print(
+        f"stage breakdown, distance case (the last repeat of each instance, "
+        f"{stage_clicks} clicks), ms per click:"
+    )
     own = stage_wall - stages["_model"]
     predict_overhead = stages["_predict"] - stages["_model"]
     rows_out = [
-        ("error_masks (FN/FP masks, full image)", stages["error_masks"]),
-        ("choose_side (2 padded distance transforms + side rule)", stages["choose_side"]),
-        ("_densities (simulator density: distance transform + dense map)", stages["_densities"]),
-        ("weighted_pick (group slice + sampling)", stages["weighted_pick"]),
+        ("evaluate (threshold, IoU, FN/FP pixel lists)", stages["evaluate"]),
+        ("distance_of (exact distances of FN and FP regions)", stages["distance_of"]),
+        ("choose_side (clicked pixels zeroed + side rule)", stages["choose_side"]),
+        ("_region_values (simulator density at the region)", stages["_region_values"]),
+        ("pick (group slice + sampling)", stages["pick"]),
         ("_predict minus model time (engine's batching glue)", predict_overhead),
         ("_as_prob (shape check)", stages["_as_prob"]),
     ]
@@ -651,9 +726,11 @@ def part_b(args) -> None:
         lines = text.splitlines()
         start = next(i for i, ln in enumerate(lines) if "ncalls" in ln)
         print()
-        print(f"cProfile of one distance run_instance ({s.sample_id}/{iid}), top {n_top} by "
-              f"{sort} (times in s, for {len(engine.plan(sims, protocol)) * protocol.max_clicks}"
-              f" clicks; profiling overhead included):")
+        print(
+            f"cProfile of one distance run_instance ({s.sample_id}/{iid}), top {n_top} by "
+            f"{sort} (times in s, for {len(engine.plan(sims, protocol)) * protocol.max_clicks}"
+            f" clicks; profiling overhead included):"
+        )
         for ln in lines[start:]:
             if ln.strip():
                 print("  " + ln[:150])
@@ -665,10 +742,12 @@ def main() -> None:
     ap.add_argument("--part", choices=["a", "b", "all"], default="all")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    print(f"rclicks engine benchmark{' (--quick)' if args.quick else ''}; "
-          f"python {sys.version.split()[0]}, numpy {np.__version__}, opencv {cv2.__version__}, "
-          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
-          f"cpus={os.cpu_count()}")
+    print(
+        f"rclicks engine benchmark{' (--quick)' if args.quick else ''}; "
+        f"python {sys.version.split()[0]}, numpy {np.__version__}, opencv {cv2.__version__}, "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
+        f"cpus={os.cpu_count()}"
+    )
     t0 = time.perf_counter()
     if args.part in ("a", "all"):
         part_a(args)

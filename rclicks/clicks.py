@@ -2,18 +2,19 @@
 
 Everything here is exact to the RClicks / RITM reference and fast on large images:
 
-* distance transforms run per 8-connected component of an error region, each inside its own
-  bounding box plus a one-pixel zero ring. For a pixel of component A the nearest pixel outside
-  A is never a pixel of another component (a neighbour one step closer would then join A), so
-  the result equals the transform of the whole padded image;
-* clicking groups sort only the non-zero weights, which leaves every threshold and the kept set
-  unchanged (zeros add nothing to a cumulative sum and are never sampled).
+* an error region is kept sparse: its pixels' flat indices in row-major order and their
+  distances; the distance transform runs on the region's bounding box plus a one-pixel zero
+  ring (the same as on the padded image: a ring pixel is at least as close as anything beyond
+  the box), in exact integer arithmetic (``rclicks/_edt.c``);
+* clicking groups sort only the non-zero weights, which leaves every threshold and the kept
+  set unchanged (zeros add nothing to a cumulative sum and are never sampled);
+* all trajectories in the same state share the work (see :mod:`rclicks.engine`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -28,10 +29,12 @@ __all__ = [
     "bbox",
     "choose_side",
     "density_click",
+    "distance_of",
     "error_masks",
     "group_support",
     "group_thresholds",
     "padded_distance",
+    "pick",
 ]
 
 
@@ -61,102 +64,142 @@ def error_masks(
 
 @dataclass
 class DistanceMap:
-    """Exact L2 distance transform of a zero-padded mask, stored sparsely as blocks.
+    """An error region and the exact L2 distance of each of its pixels to the nearest pixel
+    outside it (the image border counting as outside).
 
-    Each block is ``(y0, x0, values)``; ``values`` is float32 and non-zero only on the pixels
-    of one connected component. Pixels outside every block have distance 0.
+    ``idx`` are the region's flat indices (``y * W + x``) in ascending, i.e. row-major, order;
+    ``dist`` are float32 distances aligned with ``idx``. Pixels outside the region have
+    distance 0.
     """
 
     shape: tuple[int, int]
-    blocks: list[tuple[int, int, np.ndarray]]
+    idx: np.ndarray
+    dist: np.ndarray
+    _max: float | None = field(default=None, repr=False)
 
-    def zero_at(self, clicks: Sequence[Click]) -> None:
-        """Set the distance of the clicked pixels to 0 (the "not yet clicked" rule)."""
-        for c in clicks:
-            for y0, x0, v in self.blocks:
-                yy, xx = c.y - y0, c.x - x0
-                if 0 <= yy < v.shape[0] and 0 <= xx < v.shape[1]:
-                    v[yy, xx] = 0.0
+    @property
+    def size(self) -> int:
+        return int(self.idx.size)
+
+    def positions(self, clicks: Sequence[Click]) -> np.ndarray:
+        """Indices into ``idx`` of the clicked pixels that lie in the region."""
+        if not clicks or self.idx.size == 0:
+            return np.zeros(0, dtype=np.intp)
+        w = self.shape[1]
+        flat = np.array([c.y * w + c.x for c in clicks], dtype=self.idx.dtype)
+        j = np.searchsorted(self.idx, flat)
+        ok = j < self.idx.size
+        j, flat = j[ok], flat[ok]
+        return j[self.idx[j] == flat]
+
+    def zero_at(self, clicks: Sequence[Click]) -> DistanceMap:
+        """The map with the clicked pixels set to 0 (the "not yet clicked" rule). Returns
+        ``self`` when no click lies in the region."""
+        j = self.positions(clicks)
+        if j.size == 0:
+            return self
+        dist = self.dist.copy()
+        dist[j] = 0.0
+        return DistanceMap(self.shape, self.idx, dist)
 
     def max(self) -> float:
-        return max((float(v.max()) for _, _, v in self.blocks), default=0.0)
+        if self._max is None:
+            self._max = float(self.dist.max()) if self.dist.size else 0.0
+        return self._max
 
     def first_argmax(self) -> tuple[int, int]:
         """``(y, x)`` of the first maximum in row-major order of the full image."""
-        best = self.max()
-        if best <= 0.0:
+        if self.max() <= 0.0:
             return 0, 0  # every pixel holds the maximum 0; the first one is (0, 0)
-        found: list[tuple[int, int]] = []
-        for y0, x0, v in self.blocks:
-            if float(v.max()) == best:
-                yy, xx = np.unravel_index(int(np.argmax(v == best)), v.shape)
-                found.append((y0 + int(yy), x0 + int(xx)))
-        return min(found)
+        k = int(self.idx[int(np.argmax(self.dist))])
+        y, x = divmod(k, self.shape[1])
+        return y, x
+
+    def mask(self) -> np.ndarray:
+        out = np.zeros(self.shape[0] * self.shape[1], dtype=bool)
+        out[self.idx] = True
+        return out.reshape(self.shape)
 
     def dense(self) -> np.ndarray:
-        out = np.zeros(self.shape, dtype=np.float32)
-        for y0, x0, v in self.blocks:
-            h, w = v.shape
-            region = out[y0 : y0 + h, x0 : x0 + w]
-            np.maximum(region, v, out=region)
-        return out
+        out = np.zeros(self.shape[0] * self.shape[1], dtype=np.float32)
+        out[self.idx] = self.dist
+        return out.reshape(self.shape)
 
 
-def padded_distance(mask: np.ndarray, split: bool = True) -> DistanceMap:
-    """Distance from every true pixel to the nearest false pixel, the image border counting as
-    false (pad by one zero pixel, exact L2 transform, remove the padding)."""
-    mask = np.asarray(mask, dtype=bool)
-    shape = (int(mask.shape[0]), int(mask.shape[1]))
-    box = bbox(mask)
-    if box is None:
-        return DistanceMap(shape, [])
-    y0, y1, x0, x1 = box
-    crop = mask[y0:y1, x0:x1].view(np.uint8)
-    if split and crop.size > 4096:
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(crop, connectivity=8)
-        if n > 2:
-            blocks = []
-            for k in range(1, n):
-                cx, cy, cw, ch, _area = (int(s) for s in stats[k])
-                comp = labels[cy : cy + ch, cx : cx + cw] == k
-                blocks.append((y0 + cy, x0 + cx, _edt_block(comp.view(np.uint8))))
-            return DistanceMap(shape, blocks)
-    return DistanceMap(shape, [(y0, x0, _edt_block(crop))])
+# -- distances ---------------------------------------------------------------------------------
 
+try:  # the C transform (rclicks/_edt.c), built at install time
+    from rclicks import _edt
+except ImportError:  # pragma: no cover - a build without a compiler: OpenCV does the work
+    _edt = None
 
 # Below this distance OpenCV's float32 result is within 0.5 of the exact squared distance.
 _SNAP_LIMIT = 1024.0
 
 
-def _edt_block(crop_u8: np.ndarray) -> np.ndarray:
-    """Exact, reproducible distance transform of one zero-padded block.
+def _sqrt(d2: np.ndarray) -> np.ndarray:
+    """Distances from exact integer squared distances (the same formula on every path)."""
+    return np.sqrt(d2.astype(np.float64)).astype(np.float32)
 
-    OpenCV's precise transform is fast, but its last bit varies from call to call (seen
-    here: two different results for the same input within one process). Squared Euclidean
-    distances between pixels are integers, so the value is snapped to ``sqrt(round(d²))``,
-    which is exact and the same every time. Blocks deeper than ``_SNAP_LIMIT`` (where float32
-    can no longer tell neighbouring integers apart) use SciPy's exact transform instead.
-    """
-    padded = cv2.copyMakeBorder(crop_u8, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
-    dist = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
-    if float(dist.max()) >= _SNAP_LIMIT:
+
+def distance_of(idx: np.ndarray, shape: tuple[int, int]) -> DistanceMap:
+    """Exact padded distance transform of the region given by flat indices ``idx``
+    (ascending), computed on the region's bounding box plus a one-pixel zero ring."""
+    shape = (int(shape[0]), int(shape[1]))
+    idx = np.asarray(idx, dtype=np.int64)
+    if idx.size == 0:
+        return DistanceMap(shape, idx, np.zeros(0, np.float32), 0.0)
+    width = shape[1]
+    ys = idx // width
+    xs = idx - ys * width
+    y0, y1 = int(ys[0]), int(ys[-1]) + 1
+    x0, x1 = int(xs.min()), int(xs.max()) + 1
+    h, w = y1 - y0, x1 - x0
+    ly, lx = ys - y0, xs - x0
+    if _edt is None:
+        return DistanceMap(shape, idx, _opencv_at(ly, lx, h, w))
+    crop = np.zeros((h, w), dtype=np.uint8)
+    crop[ly, lx] = 1
+    d2 = np.empty((h, w), dtype=np.int32)
+    _edt.sqdist(crop, d2, h, w)
+    return DistanceMap(shape, idx, _sqrt(d2[ly, lx]))
+
+
+def _opencv_at(ys: np.ndarray, xs: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Exact distances at local pixels (ys, xs) of a region inside an h×w box, with OpenCV.
+
+    OpenCV's precise transform is fast, but its last bit varies from call to call, so the
+    values are snapped to ``sqrt(round(d²))`` (squared distances between pixels are integers);
+    beyond ``_SNAP_LIMIT`` float32 cannot tell neighbouring integers apart and SciPy's exact
+    transform is used instead."""
+    crop = np.zeros((h + 2, w + 2), dtype=np.uint8)
+    crop[ys + 1, xs + 1] = 1
+    dist = cv2.distanceTransform(crop, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    vals = dist[ys + 1, xs + 1]
+    if float(vals.max()) >= _SNAP_LIMIT:
         from scipy.ndimage import distance_transform_edt
 
-        exact = distance_transform_edt(padded)[1:-1, 1:-1]
-        return exact.astype(np.float32)
-    d64 = dist.astype(np.float64)
-    return np.sqrt(np.rint(d64 * d64)).astype(np.float32)
+        return distance_transform_edt(crop)[ys + 1, xs + 1].astype(np.float32)
+    v64 = vals.astype(np.float64)
+    return _sqrt(np.rint(v64 * v64))
+
+
+def padded_distance(mask: np.ndarray) -> DistanceMap:
+    """Distance from every true pixel to the nearest false pixel, the image border counting as
+    false (pad by one zero pixel, exact L2 transform, remove the padding)."""
+    mask = np.asarray(mask, dtype=bool)
+    return distance_of(np.flatnonzero(mask), mask.shape)
 
 
 def choose_side(
-    fn: np.ndarray, fp: np.ndarray, clicked: Sequence[Click] = ()
+    fn: np.ndarray | DistanceMap, fp: np.ndarray | DistanceMap, clicked: Sequence[Click] = ()
 ) -> tuple[bool, DistanceMap, DistanceMap]:
     """The baseline side rule: positive iff max(FN distance) > max(FP distance), with the
-    already-clicked pixels zeroed. Returns ``(positive, fn_distance, fp_distance)``."""
-    dfn = padded_distance(fn)
-    dfp = padded_distance(fp)
-    dfn.zero_at(clicked)
-    dfp.zero_at(clicked)
+    already-clicked pixels zeroed. Takes masks or distance maps; returns
+    ``(positive, fn_distance, fp_distance)`` with the clicked pixels zeroed."""
+    dfn = fn if isinstance(fn, DistanceMap) else padded_distance(fn)
+    dfp = fp if isinstance(fp, DistanceMap) else padded_distance(fp)
+    dfn, dfp = dfn.zero_at(clicked), dfp.zero_at(clicked)
     return dfn.max() > dfp.max(), dfn, dfp
 
 
@@ -171,6 +214,9 @@ def baseline_click(
     positive, dfn, dfp = choose_side(fn, fp, clicked)
     y, x = (dfn if positive else dfp).first_argmax()
     return Click(x=x, y=y, positive=positive)
+
+
+# -- clicking groups ---------------------------------------------------------------------------
 
 
 def group_thresholds(values: np.ndarray, group: int, n_groups: int) -> tuple[float, float]:
@@ -215,6 +261,38 @@ def group_support(weights: np.ndarray, group: int, n_groups: int = 10) -> np.nda
     return (w >= lo) & (w <= hi) & (w > 0)
 
 
+def pick(
+    idx: np.ndarray,
+    weights: np.ndarray,
+    rng: np.random.Generator,
+    group: int = 1,
+    n_groups: int = 1,
+    deterministic: bool = False,
+) -> int | None:
+    """One flat index drawn from ``idx`` (row-major order) with probability ∝ ``weights``
+    inside the group's mass slice, or the first maximum when ``deterministic``; None when no
+    positive weight is left. Uses exactly one ``rng.random()`` when it samples."""
+    w = np.asarray(weights, dtype=np.float32)
+    if not np.all(np.isfinite(w)) or (w < 0).any():
+        raise ValueError("simulator density must be finite and non-negative")
+    nz = np.flatnonzero(w)
+    if nz.size == 0:
+        return None
+    vals = w[nz]
+    if deterministic:
+        return int(idx[nz[int(np.argmax(vals))]])
+    if n_groups > 1:
+        lo, hi = group_thresholds(vals, group, n_groups)
+        keep = (vals >= lo) & (vals <= hi)
+        nz, vals = nz[keep], vals[keep]
+    cs = np.cumsum(vals, dtype=np.float64)
+    if nz.size == 0 or cs[-1] <= 0:
+        return None
+    u = rng.random() * cs[-1]
+    j = min(int(np.searchsorted(cs, u, side="right")), nz.size - 1)
+    return int(idx[nz[j]])
+
+
 def density_click(
     density: np.ndarray,
     gt_mask: np.ndarray,
@@ -235,51 +313,12 @@ def density_click(
     """
     fn, fp = error_masks(gt_mask, pred_mask, ignore)
     positive, dfn, dfp = choose_side(fn, fp, clicked)
-    err = fn if positive else fp
-    click = weighted_pick(density, err, clicked, rng, group, n_groups, deterministic)
-    if click is not None:
-        return Click(x=click[1], y=click[0], positive=positive), False
-    y, x = (dfn if positive else dfp).first_argmax()
-    return Click(x=x, y=y, positive=positive), True
-
-
-def weighted_pick(
-    density: np.ndarray,
-    err: np.ndarray,
-    clicked: Sequence[Click],
-    rng: np.random.Generator,
-    group: int,
-    n_groups: int,
-    deterministic: bool,
-) -> tuple[int, int] | None:
-    """``(y, x)`` drawn from density × err × not-clicked in the group's slice, or None."""
-    box = bbox(err)
-    if box is None:
-        return None
-    y0, y1, x0, x1 = box
-    dens = np.asarray(density[y0:y1, x0:x1], dtype=np.float32)
-    w = np.where(err[y0:y1, x0:x1], dens, np.float32(0))
-    for c in clicked:
-        if y0 <= c.y < y1 and x0 <= c.x < x1:
-            w[c.y - y0, c.x - x0] = 0
-    if not np.all(np.isfinite(w)) or (w < 0).any():
-        raise ValueError("simulator density must be finite and non-negative")
-    idx = np.flatnonzero(w)  # row-major order of the crop = row-major order of the image
-    if idx.size == 0:
-        return None
-    vals = w.ravel()[idx]
-    if deterministic:
-        k = int(idx[int(np.argmax(vals))])
-    else:
-        if n_groups > 1:
-            lo, hi = group_thresholds(vals, group, n_groups)
-            keep = (vals >= lo) & (vals <= hi)
-            idx, vals = idx[keep], vals[keep]
-        cs = np.cumsum(vals, dtype=np.float64)
-        if idx.size == 0 or cs[-1] <= 0:
-            return None
-        u = rng.random() * cs[-1]
-        j = min(int(np.searchsorted(cs, u, side="right")), idx.size - 1)
-        k = int(idx[j])
-    yy, xx = divmod(k, x1 - x0)
-    return y0 + yy, x0 + xx
+    region = dfn if positive else dfp
+    weights = np.asarray(density, dtype=np.float32).ravel()[region.idx]
+    weights[region.positions(clicked)] = 0.0
+    k = pick(region.idx, weights, rng, group, n_groups, deterministic)
+    if k is None:
+        y, x = region.first_argmax()
+        return Click(x=x, y=y, positive=positive), True
+    y, x = divmod(k, region.shape[1])
+    return Click(x=x, y=y, positive=positive), False

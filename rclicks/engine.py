@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from rclicks.clicks import choose_side, error_masks, weighted_pick
+from rclicks.clicks import DistanceMap, bbox, choose_side, distance_of, pick
 from rclicks.types import Click, Sample, validate_sample
 
 ROW_SCHEMA = pa.schema(
@@ -107,7 +107,7 @@ class _Traj:
     spec: TrajectorySpec
     sim: Any
     rng: np.random.Generator
-    pred: np.ndarray
+    errors: tuple[np.ndarray, np.ndarray]  # flat indices of FN and FP pixels
     clicks: list[Click] = field(default_factory=list)
     state: Any = None
 
@@ -145,31 +145,66 @@ def _predict(model: Any, embedding: Any, trajs: list[_Traj]) -> tuple[list, list
     return probs, new_states
 
 
-def _densities(
-    image: np.ndarray, gt: np.ndarray, items: list[tuple[_Traj, np.ndarray]]
-) -> list[np.ndarray]:
-    """Densities for ``(trajectory, chosen error mask)`` pairs, batched per simulator."""
-    out: list[np.ndarray | None] = [None] * len(items)
-    by_sim: dict[int, list[int]] = {}
-    for i, (t, _) in enumerate(items):
-        by_sim.setdefault(id(t.sim), []).append(i)
-    for idxs in by_sim.values():
-        sim = items[idxs[0]][0].sim
-        errs = [items[i][1] for i in idxs]
-        batch = getattr(sim, "density_batch", None)
-        if batch is not None and len(idxs) > 1:
-            dens = list(batch([image] * len(idxs), [gt] * len(idxs), errs))
+class _Target:
+    """One instance's ground truth, prepared once for the IoU and error masks of every click."""
+
+    def __init__(self, gt: np.ndarray, ignore: np.ndarray | None) -> None:
+        gt = np.asarray(gt, dtype=bool)
+        self.shape = (int(gt.shape[0]), int(gt.shape[1]))
+        self.gt = gt
+        self.valid = None if ignore is None else ~np.asarray(ignore, dtype=bool)
+        counted = gt if self.valid is None else gt & self.valid
+        self.count = int(np.count_nonzero(counted))
+        box = bbox(counted) or (0, 0, 0, 0)
+        self.box = box
+        y0, y1, x0, x1 = box
+        self.crop = counted[y0:y1, x0:x1]
+        self.gt_idx = np.flatnonzero(counted)
+
+    def evaluate(self, pred: np.ndarray) -> tuple[float, tuple[np.ndarray, np.ndarray]]:
+        """IoU of ``pred`` (bool H×W) and the flat indices of its FN and FP pixels.
+        ``pred`` is consumed (overwritten)."""
+        if self.valid is not None:
+            pred = pred & self.valid
+        y0, y1, x0, x1 = self.box
+        p = pred[y0:y1, x0:x1]
+        hit = self.crop & p
+        inter = int(np.count_nonzero(hit))
+        pred_count = int(np.count_nonzero(pred))
+        union = self.count + pred_count - inter
+        iou = inter / union if union else float("nan")
+        fn_local = np.flatnonzero(self.crop & ~p)
+        if fn_local.size:
+            ly, lx = np.divmod(fn_local, x1 - x0)
+            fn = (ly + y0) * self.shape[1] + (lx + x0)
         else:
-            dens = [sim.density(image, gt, e) for e in errs]
-        for i, d in zip(idxs, dens):
-            d = np.asarray(d)
-            if d.shape != gt.shape:
-                raise PluginError(
-                    f"simulator {type(sim).__name__} returned a density of shape {d.shape}, "
-                    f"expected {gt.shape}"
-                )
-            out[i] = d
-    return out  # type: ignore[return-value]
+            fn = fn_local.astype(np.int64)
+        if pred_count == inter:
+            fp = np.zeros(0, dtype=np.int64)
+        else:
+            pred[y0:y1, x0:x1] &= ~self.crop  # what is left of pred is outside the object
+            fp = np.flatnonzero(pred)
+        return iou, (fn.astype(np.int64, copy=False), fp.astype(np.int64, copy=False))
+
+
+def _region_values(sim: Any, image: np.ndarray, target: _Target, region: DistanceMap):
+    """The simulator's density at the region's pixels (its fast path when it has one)."""
+    fast = getattr(sim, "region_density", None)
+    if fast is not None:
+        values = np.asarray(fast(image, target.gt, region), dtype=np.float32)
+        if values.shape != (region.size,):
+            raise PluginError(
+                f"simulator {type(sim).__name__}.region_density returned shape {values.shape}, "
+                f"expected ({region.size},)"
+            )
+        return values
+    dens = np.asarray(sim.density(image, target.gt, region.mask()))
+    if dens.shape != target.shape:
+        raise PluginError(
+            f"simulator {type(sim).__name__} returned a density of shape {dens.shape}, "
+            f"expected {target.shape}"
+        )
+    return dens.astype(np.float32, copy=False).ravel()[region.idx]
 
 
 def run_instance(
@@ -182,57 +217,64 @@ def run_instance(
     protocol: Protocol,
     key: tuple[str, str, str],
 ) -> dict[str, list]:
-    """All trajectories of one instance; returns the per-click rows as columns."""
+    """All trajectories of one instance; returns the per-click rows as columns.
+
+    Trajectories in the same state share work: at the first click all of them start from the
+    empty prediction, so its error distances and each simulator's density are computed once.
+    """
     dataset, sample_id, instance_id = key
-    h, w = gt.shape
-    gt = np.asarray(gt, dtype=bool)
-    valid = None if ignore is None else ~np.asarray(ignore, dtype=bool)
-    gt_count = int(np.count_nonzero(gt if valid is None else gt & valid))
+    target = _Target(gt, ignore)
+    h, w = target.shape
     threshold = float(getattr(model, "threshold", 0.5))
-    empty = np.zeros((h, w), dtype=bool)
+    start = (target.gt_idx, np.zeros(0, dtype=np.int64))  # empty prediction: FN = gt
     trajs: list[_Traj] = []
     for spec in plan(simulators, protocol):
         sim = None if spec.simulator == BASELINE else simulators[spec.simulator]
         rng = trajectory_rng(
             protocol.seed, dataset, sample_id, instance_id, spec.simulator, spec.group, spec.repeat
         )
-        trajs.append(_Traj(spec, sim, rng, empty))
+        trajs.append(_Traj(spec, sim, rng, start))
     rows: dict[str, list] = {name: [] for name in ROW_SCHEMA.names}
     for k in range(1, protocol.max_clicks + 1):
-        pending: list[tuple[_Traj, np.ndarray, bool, Any]] = []
+        distances: dict[int, tuple[DistanceMap, DistanceMap]] = {}
+        densities: dict[tuple[int, int], np.ndarray] = {}
         for t in trajs:
-            fn, fp = error_masks(gt, t.pred, ignore)
-            positive, dfn, dfp = choose_side(fn, fp, t.clicks)
-            dist = dfn if positive else dfp
-            if t.sim is None or getattr(t.sim, "is_baseline", False):
-                y, x = dist.first_argmax()
-                t.clicks.append(Click(x, y, positive))
-            else:
-                pending.append((t, fn if positive else fp, positive, dist))
-        if pending:
-            dens = _densities(image, gt, [(t, err) for t, err, _, _ in pending])
-            for (t, err, positive, dist), d in zip(pending, dens):
-                pick = weighted_pick(
-                    d,
-                    err,
-                    t.clicks,
+            shared = distances.get(id(t.errors))
+            if shared is None:
+                shared = (distance_of(t.errors[0], (h, w)), distance_of(t.errors[1], (h, w)))
+                distances[id(t.errors)] = shared
+            positive, dfn, dfp = choose_side(shared[0], shared[1], t.clicks)
+            chosen = dfn if positive else dfp
+            flat = None
+            if t.sim is not None and not getattr(t.sim, "is_baseline", False):
+                region = shared[0] if positive else shared[1]
+                dkey = (id(t.sim), id(region))
+                values = densities.get(dkey)
+                if values is None:
+                    values = _region_values(t.sim, image, target, region)
+                    densities[dkey] = values
+                weights = values.copy()
+                weights[region.positions(t.clicks)] = 0.0
+                flat = pick(
+                    region.idx,
+                    weights,
                     t.rng,
                     t.spec.group,
                     protocol.groups,
                     bool(getattr(t.sim, "deterministic", False)),
                 )
-                y, x = pick if pick is not None else dist.first_argmax()
-                t.clicks.append(Click(x, y, positive))
+            if flat is None:  # the baseline, or nothing left in the group: the baseline click
+                y, x = chosen.first_argmax()
+            else:
+                y, x = divmod(flat, w)
+            t.clicks.append(Click(x, y, positive))
         t0 = time.perf_counter()
         probs, states = _predict(model, embedding, trajs)
         per_click = (time.perf_counter() - t0) / len(trajs)
         for t, prob, state in zip(trajs, probs, states):
             prob = _as_prob(prob, (h, w), model)
             t.state = state
-            t.pred = prob > threshold
-            pred_valid = t.pred if valid is None else t.pred & valid
-            inter = int(np.count_nonzero(pred_valid & gt))
-            union = gt_count + int(np.count_nonzero(pred_valid)) - inter
+            iou, t.errors = target.evaluate(prob > threshold)
             c = t.clicks[-1]
             rows["dataset"].append(dataset)
             rows["sample_id"].append(sample_id)
@@ -244,7 +286,7 @@ def run_instance(
             rows["x"].append(c.x)
             rows["y"].append(c.y)
             rows["positive"].append(c.positive)
-            rows["iou"].append(inter / union if union else float("nan"))
+            rows["iou"].append(iou)
             rows["seconds"].append(per_click)
     return rows
 

@@ -1,11 +1,17 @@
 """Built-in weightless click simulators. A simulator is a density and nothing more: the engine
-owns the side rule, clicking groups, sampling and randomness."""
+owns the side rule, clicking groups, sampling and randomness.
+
+Besides the protocol's ``density(image, gt_mask, error_mask)`` the built-ins implement the
+optional fast path ``region_density(image, gt_mask, region)``: the density's values at the
+pixels of ``region`` (a :class:`rclicks.clicks.DistanceMap`, which already holds each pixel's
+distance to the region's border), in the order of ``region.idx``.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from rclicks.clicks import padded_distance
+from rclicks.clicks import DistanceMap, padded_distance
 
 
 class BaselineSimulator:
@@ -17,6 +23,9 @@ class BaselineSimulator:
     def density(self, image: np.ndarray, gt_mask: np.ndarray, error_mask: np.ndarray):
         return padded_distance(error_mask).dense()
 
+    def region_density(self, image, gt_mask, region: DistanceMap) -> np.ndarray:
+        return region.dist.copy()
+
 
 class UniformSimulator:
     """Every pixel of the error region is equally likely."""
@@ -25,6 +34,9 @@ class UniformSimulator:
 
     def density(self, image: np.ndarray, gt_mask: np.ndarray, error_mask: np.ndarray):
         return np.asarray(error_mask, dtype=np.float32)
+
+    def region_density(self, image, gt_mask, region: DistanceMap) -> np.ndarray:
+        return np.ones(region.size, dtype=np.float32)
 
 
 class DistanceSimulator:
@@ -38,6 +50,11 @@ class DistanceSimulator:
         if self.power <= 0:
             raise ValueError(f"distance simulator: power must be > 0, got {power}")
 
-    def density(self, image: np.ndarray, gt_mask: np.ndarray, error_mask: np.ndarray):
-        d = padded_distance(error_mask).dense()
+    def _shape(self, d: np.ndarray) -> np.ndarray:
         return d if self.power == 1.0 else np.power(d, self.power, dtype=np.float32)
+
+    def density(self, image: np.ndarray, gt_mask: np.ndarray, error_mask: np.ndarray):
+        return self._shape(padded_distance(error_mask).dense())
+
+    def region_density(self, image, gt_mask, region: DistanceMap) -> np.ndarray:
+        return self._shape(region.dist.copy())

@@ -102,7 +102,7 @@ def test_already_clicked_pixels_are_skipped():
     assert second == reference_baseline(gt, np.zeros_like(gt), [first])
 
 
-def test_fast_baseline_matches_the_direct_transcription_on_random_blobs():
+def test_fast_baseline_matches_the_direct_transcription_on_random_blobs(transform_path):
     rng = np.random.default_rng(0)
     for k in range(40):
         h, w = rng.integers(20, 90, size=2)
@@ -115,28 +115,44 @@ def test_fast_baseline_matches_the_direct_transcription_on_random_blobs():
         ), k
 
 
-def test_component_split_distance_equals_whole_image_transform():
+@pytest.fixture(params=["c", "opencv"])
+def transform_path(request, monkeypatch):
+    """Run a test with the C transform and with the OpenCV fallback."""
+    import rclicks.clicks as clicks
+
+    if request.param == "opencv":
+        monkeypatch.setattr(clicks, "_edt", None)
+    else:
+        assert clicks._edt is not None, "the C extension rclicks._edt was not built"
+    return request.param
+
+
+def test_distances_equal_the_whole_image_transform_thin_and_deep(transform_path):
     rng = np.random.default_rng(1)
-    for _ in range(10):
-        m = ndi.gaussian_filter(rng.random((150, 170)), 2) > 0.55  # many components
+    yy, xx = np.mgrid[0:300, 0:340]
+    r = np.hypot(yy - 150, xx - 170)
+    masks = [ndi.gaussian_filter(rng.random((150, 170)), 2) > 0.55 for _ in range(6)]
+    masks += [(r > 100) & (r < 100 + w) for w in (1, 3, 8, 30)]  # thin bands: offset search
+    masks += [r < 120, np.ones((40, 60), bool), (r < 130) & (xx % 97 > 2)]  # deep: OpenCV
+    for m in masks:
         fast = padded_distance(m).dense()
         ref = ndi.distance_transform_edt(np.pad(m, 1))[1:-1, 1:-1]
         np.testing.assert_array_equal(fast, ref.astype(np.float32))
 
 
-def test_distances_are_exact_and_reproducible_call_after_call():
+def test_distances_are_exact_and_reproducible_call_after_call(transform_path):
     # OpenCV's precise transform alone varies in its last bit between calls
     rng = np.random.default_rng(5)
     m = ndi.gaussian_filter(rng.random((200, 260)), 6) > 0.45
-    first = padded_distance(m, split=False).dense()
+    first = padded_distance(m).dense()
     junk = []
     for _ in range(50):
         junk.append(np.empty(int(rng.integers(1, 10000))))
-        assert np.array_equal(padded_distance(m, split=False).dense(), first)
+        assert np.array_equal(padded_distance(m).dense(), first)
 
 
-def test_very_deep_regions_use_the_exact_fallback():
-    m = np.ones((2100, 2060), bool)  # depth 1030: beyond float32 snapping
+def test_very_deep_regions_are_exact(transform_path):
+    m = np.ones((2100, 2060), bool)  # depth 1030: beyond OpenCV's float32 snapping
     d = padded_distance(m).dense()
     assert d.max() == np.float32(1030.0)
     assert d[0, 0] == 1.0 and d[1049, 1029] == np.float32(1030.0)
