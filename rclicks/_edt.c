@@ -1,9 +1,12 @@
-/* Exact squared Euclidean distance transform (Meijster, Roerdink & Hesselink, 2000).
+/* Exact Euclidean distance transform of a region (Meijster, Roerdink & Hesselink, 2000).
  *
- * sqdist(mask, out, h, w): mask is an h*w uint8 buffer (non-zero = inside the region), out an
- * h*w int32 buffer. Every inside pixel gets the squared distance to the nearest outside pixel,
- * the area beyond the image counting as outside (a one-pixel zero ring); outside pixels get 0.
- * Integer arithmetic only, so the result is exact and the same on every call.
+ * region(idx, width, out): idx holds the ascending flat indices (int64) of a region's pixels
+ * in an image of the given width; out (float32, one per index) receives each pixel's distance
+ * to the nearest pixel outside the region, the area beyond the image counting as outside (the
+ * protocol's one-pixel zero ring), as (float)sqrt(squared distance). The work is done on the
+ * region's bounding box, which gives the same result as the whole padded image: a pixel of the
+ * ring just outside the box is at least as close as anything beyond it. Integer arithmetic
+ * only, so the result is exact and the same on every call.
  *
  * The first pass (vertical distances) scans the whole box; the second pass works run by run:
  * inside a row, the nearest outside pixel of a run's pixel is either a run end (distance
@@ -13,7 +16,9 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 static void transform(const uint8_t *m, int h, int w, int32_t *g, int32_t *v, int64_t *z)
 {
@@ -94,39 +99,87 @@ static void transform(const uint8_t *m, int h, int w, int32_t *g, int32_t *v, in
     }
 }
 
-static PyObject *sqdist(PyObject *self, PyObject *args)
+/* Scratch buffers, grown as needed and kept between calls (the GIL is held throughout). */
+static uint8_t *s_mask;
+static int32_t *s_g, *s_v;
+static int64_t *s_z;
+static size_t s_cells, s_width;
+
+static int reserve(size_t cells, size_t width)
 {
-    Py_buffer in, out;
-    int h, w;
-    if (!PyArg_ParseTuple(args, "y*w*ii", &in, &out, &h, &w))
-        return NULL;
-    if (h <= 0 || w <= 0 || in.len != (Py_ssize_t)h * w || out.len != (Py_ssize_t)h * w * 4) {
-        PyBuffer_Release(&in);
-        PyBuffer_Release(&out);
-        PyErr_SetString(PyExc_ValueError, "sqdist: buffer sizes do not match h*w");
-        return NULL;
+    if (cells > s_cells) {
+        free(s_mask);
+        free(s_g);
+        s_mask = malloc(cells);
+        s_g = malloc(cells * sizeof(int32_t));
+        s_cells = (s_mask && s_g) ? cells : 0;
+        if (!s_cells) return -1;
     }
-    int32_t *v = malloc(sizeof(int32_t) * (size_t)(w + 2));
-    int64_t *z = malloc(sizeof(int64_t) * (size_t)(2 * w + 4));
-    if (!v || !z) {
-        free(v);
-        free(z);
-        PyBuffer_Release(&in);
-        PyBuffer_Release(&out);
-        return PyErr_NoMemory();
+    if (width > s_width) {
+        free(s_v);
+        free(s_z);
+        s_v = malloc((width + 2) * sizeof(int32_t));
+        s_z = malloc((2 * width + 4) * sizeof(int64_t));
+        s_width = (s_v && s_z) ? width : 0;
+        if (!s_width) return -1;
     }
-    Py_BEGIN_ALLOW_THREADS
-    transform((const uint8_t *)in.buf, h, w, (int32_t *)out.buf, v, z);
-    Py_END_ALLOW_THREADS
-    free(v);
-    free(z);
-    PyBuffer_Release(&in);
-    PyBuffer_Release(&out);
-    Py_RETURN_NONE;
+    return 0;
+}
+
+/* region(idx, width, out): idx = ascending flat indices (int64) of a region in an image of the
+   given width; out (float32, one per index) receives each pixel's distance to the nearest
+   pixel outside the region, the image border counting as outside, as (float)sqrt(d2). */
+static PyObject *region(PyObject *self, PyObject *args)
+{
+    Py_buffer ib, ob;
+    Py_ssize_t width;
+    if (!PyArg_ParseTuple(args, "y*nw*", &ib, &width, &ob))
+        return NULL;
+    Py_ssize_t n = ib.len / (Py_ssize_t)sizeof(int64_t);
+    PyObject *result = NULL;
+    if (width <= 0 || ob.len != n * (Py_ssize_t)sizeof(float)) {
+        PyErr_SetString(PyExc_ValueError, "region: out must hold one float32 per index");
+        goto done;
+    }
+    if (n == 0) {
+        result = Py_None;
+        Py_INCREF(result);
+        goto done;
+    }
+    const int64_t *idx = (const int64_t *)ib.buf;
+    float *dist = (float *)ob.buf;
+    int64_t y0 = idx[0] / width, y1 = idx[n - 1] / width + 1;
+    int64_t x0 = width, x1 = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t x = idx[i] % width;
+        if (x < x0) x0 = x;
+        if (x >= x1) x1 = x + 1;
+    }
+    int64_t h = y1 - y0, w = x1 - x0;
+    if (h > INT32_MAX || w > INT32_MAX || reserve((size_t)(h * w), (size_t)w) < 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    memset(s_mask, 0, (size_t)(h * w));
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t y = idx[i] / width, x = idx[i] % width;
+        s_mask[(y - y0) * w + (x - x0)] = 1;
+    }
+    transform(s_mask, (int)h, (int)w, s_g, s_v, s_z);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t y = idx[i] / width, x = idx[i] % width;
+        dist[i] = (float)sqrt((double)s_g[(y - y0) * w + (x - x0)]);
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&ib);
+    PyBuffer_Release(&ob);
+    return result;
 }
 
 static PyMethodDef methods[] = {
-    {"sqdist", sqdist, METH_VARARGS, "Exact squared distance transform of a zero-ringed mask."},
+    {"region", region, METH_VARARGS, "Exact distances of a region's pixels (flat indices)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -203,6 +203,7 @@ class _progress:
                 BarColumn(),
                 MofNCompleteColumn(),
                 TextColumn("images"),
+                TextColumn("{task.fields[instances]} instances"),
                 TextColumn("{task.fields[rate]}"),
                 TimeElapsedColumn(),
                 TextColumn("ETA"),
@@ -211,8 +212,9 @@ class _progress:
                 transient=True,
             )
             self.bar.start()
-            self.task = self.bar.add_task("eval", total=info["samples"], rate="")
+            self.task = self.bar.add_task("eval", total=info["samples"], rate="", instances=0)
             self.clicks = 0
+            self.instances = 0
             import time
 
             self.t0 = time.perf_counter()
@@ -220,8 +222,11 @@ class _progress:
             import time
 
             self.clicks += info["clicks"]
+            self.instances += info["instances"]
             rate = self.clicks / max(time.perf_counter() - self.t0, 1e-9)
-            self.bar.update(self.task, advance=1, rate=f"{rate:,.0f} clicks/s")
+            self.bar.update(
+                self.task, advance=1, rate=f"{rate:,.0f} clicks/s", instances=self.instances
+            )
         elif event == "end" and self.bar is not None:
             self.bar.stop()
             self.bar = None

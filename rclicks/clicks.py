@@ -27,9 +27,11 @@ __all__ = [
     "DistanceMap",
     "baseline_click",
     "bbox",
+    "check_density",
     "choose_side",
     "density_click",
     "distance_of",
+    "distances_of",
     "error_masks",
     "group_support",
     "group_thresholds",
@@ -81,18 +83,22 @@ class DistanceMap:
     def size(self) -> int:
         return int(self.idx.size)
 
-    def positions(self, clicks: Sequence[Click]) -> np.ndarray:
-        """Indices into ``idx`` of the clicked pixels that lie in the region."""
-        if not clicks or self.idx.size == 0:
+    def positions(self, clicks: Sequence[Click] | np.ndarray) -> np.ndarray:
+        """Indices into ``idx`` of the clicked pixels that lie in the region (``clicks`` may
+        also be an array of flat indices)."""
+        if len(clicks) == 0 or self.idx.size == 0:
             return np.zeros(0, dtype=np.intp)
-        w = self.shape[1]
-        flat = np.array([c.y * w + c.x for c in clicks], dtype=self.idx.dtype)
+        if isinstance(clicks, np.ndarray):
+            flat = clicks
+        else:
+            w = self.shape[1]
+            flat = np.array([c.y * w + c.x for c in clicks], dtype=self.idx.dtype)
         j = np.searchsorted(self.idx, flat)
         ok = j < self.idx.size
         j, flat = j[ok], flat[ok]
         return j[self.idx[j] == flat]
 
-    def zero_at(self, clicks: Sequence[Click]) -> DistanceMap:
+    def zero_at(self, clicks: Sequence[Click] | np.ndarray) -> DistanceMap:
         """The map with the clicked pixels set to 0 (the "not yet clicked" rule). Returns
         ``self`` when no click lies in the region."""
         j = self.positions(clicks)
@@ -145,24 +151,34 @@ def _sqrt(d2: np.ndarray) -> np.ndarray:
 def distance_of(idx: np.ndarray, shape: tuple[int, int]) -> DistanceMap:
     """Exact padded distance transform of the region given by flat indices ``idx``
     (ascending), computed on the region's bounding box plus a one-pixel zero ring."""
+    return distances_of([idx], shape)[0]
+
+
+def distances_of(regions: Sequence[np.ndarray], shape: tuple[int, int]) -> list[DistanceMap]:
+    """:func:`distance_of` for several regions (e.g. the false negatives and positives)."""
     shape = (int(shape[0]), int(shape[1]))
-    idx = np.asarray(idx, dtype=np.int64)
-    if idx.size == 0:
-        return DistanceMap(shape, idx, np.zeros(0, np.float32), 0.0)
     width = shape[1]
-    ys = idx // width
-    xs = idx - ys * width
-    y0, y1 = int(ys[0]), int(ys[-1]) + 1
-    x0, x1 = int(xs.min()), int(xs.max()) + 1
+    out = []
+    for idx in regions:
+        idx = np.ascontiguousarray(idx, dtype=np.int64)
+        if idx.size == 0:
+            out.append(DistanceMap(shape, idx, np.zeros(0, np.float32), 0.0))
+        elif _edt is not None:
+            dist = np.empty(idx.size, dtype=np.float32)
+            _edt.region(idx, width, dist)
+            out.append(DistanceMap(shape, idx, dist))
+        else:
+            ys = idx // width
+            xs = idx - ys * width
+            box = (int(ys[0]), int(ys[-1]) + 1, int(xs.min()), int(xs.max()) + 1)
+            out.append(_opencv_map(shape, idx, ys, xs, box))
+    return out
+
+
+def _opencv_map(shape, idx: np.ndarray, ys: np.ndarray, xs: np.ndarray, box) -> DistanceMap:
+    y0, y1, x0, x1 = box
     h, w = y1 - y0, x1 - x0
-    ly, lx = ys - y0, xs - x0
-    if _edt is None:
-        return DistanceMap(shape, idx, _opencv_at(ly, lx, h, w))
-    crop = np.zeros((h, w), dtype=np.uint8)
-    crop[ly, lx] = 1
-    d2 = np.empty((h, w), dtype=np.int32)
-    _edt.sqdist(crop, d2, h, w)
-    return DistanceMap(shape, idx, _sqrt(d2[ly, lx]))
+    return DistanceMap(shape, idx, _opencv_at(ys - y0, xs - x0, h, w))
 
 
 def _opencv_at(ys: np.ndarray, xs: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -192,11 +208,14 @@ def padded_distance(mask: np.ndarray) -> DistanceMap:
 
 
 def choose_side(
-    fn: np.ndarray | DistanceMap, fp: np.ndarray | DistanceMap, clicked: Sequence[Click] = ()
+    fn: np.ndarray | DistanceMap,
+    fp: np.ndarray | DistanceMap,
+    clicked: Sequence[Click] | np.ndarray = (),
 ) -> tuple[bool, DistanceMap, DistanceMap]:
     """The baseline side rule: positive iff max(FN distance) > max(FP distance), with the
-    already-clicked pixels zeroed. Takes masks or distance maps; returns
-    ``(positive, fn_distance, fp_distance)`` with the clicked pixels zeroed."""
+    already-clicked pixels zeroed. Takes masks or distance maps, and the clicks (or their
+    flat indices); returns ``(positive, fn_distance, fp_distance)`` with the clicked pixels
+    zeroed."""
     dfn = fn if isinstance(fn, DistanceMap) else padded_distance(fn)
     dfp = fp if isinstance(fp, DistanceMap) else padded_distance(fp)
     dfn, dfp = dfn.zero_at(clicked), dfp.zero_at(clicked)
@@ -261,6 +280,14 @@ def group_support(weights: np.ndarray, group: int, n_groups: int = 10) -> np.nda
     return (w >= lo) & (w <= hi) & (w > 0)
 
 
+def check_density(values: np.ndarray, who: str = "simulator") -> np.ndarray:
+    """``values`` as float32, or ValueError when some are negative or not finite."""
+    v = np.asarray(values, dtype=np.float32)
+    if not np.isfinite(v).all() or (v < 0).any():
+        raise ValueError(f"{who} returned a density with negative or non-finite values")
+    return v
+
+
 def pick(
     idx: np.ndarray,
     weights: np.ndarray,
@@ -271,10 +298,9 @@ def pick(
 ) -> int | None:
     """One flat index drawn from ``idx`` (row-major order) with probability ∝ ``weights``
     inside the group's mass slice, or the first maximum when ``deterministic``; None when no
-    positive weight is left. Uses exactly one ``rng.random()`` when it samples."""
+    positive weight is left. Uses exactly one ``rng.random()`` when it samples. ``weights``
+    must be finite and non-negative (see :func:`check_density`)."""
     w = np.asarray(weights, dtype=np.float32)
-    if not np.all(np.isfinite(w)) or (w < 0).any():
-        raise ValueError("simulator density must be finite and non-negative")
     nz = np.flatnonzero(w)
     if nz.size == 0:
         return None
@@ -314,7 +340,7 @@ def density_click(
     fn, fp = error_masks(gt_mask, pred_mask, ignore)
     positive, dfn, dfp = choose_side(fn, fp, clicked)
     region = dfn if positive else dfp
-    weights = np.asarray(density, dtype=np.float32).ravel()[region.idx]
+    weights = check_density(np.asarray(density).ravel()[region.idx])
     weights[region.positions(clicked)] = 0.0
     k = pick(region.idx, weights, rng, group, n_groups, deterministic)
     if k is None:

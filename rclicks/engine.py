@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from rclicks.clicks import DistanceMap, bbox, choose_side, distance_of, pick
+from rclicks.clicks import DistanceMap, bbox, check_density, choose_side, distances_of, pick
 from rclicks.types import Click, Sample, validate_sample
 
 ROW_SCHEMA = pa.schema(
@@ -109,6 +109,7 @@ class _Traj:
     rng: np.random.Generator
     errors: tuple[np.ndarray, np.ndarray]  # flat indices of FN and FP pixels
     clicks: list[Click] = field(default_factory=list)
+    flat: list[int] = field(default_factory=list)  # the clicks as flat indices y * W + x
     state: Any = None
 
 
@@ -159,6 +160,7 @@ class _Target:
         self.box = box
         y0, y1, x0, x1 = box
         self.crop = counted[y0:y1, x0:x1]
+        self.outside_crop = ~self.crop
         self.gt_idx = np.flatnonzero(counted)
 
     def evaluate(self, pred: np.ndarray) -> tuple[float, tuple[np.ndarray, np.ndarray]]:
@@ -168,12 +170,12 @@ class _Target:
             pred = pred & self.valid
         y0, y1, x0, x1 = self.box
         p = pred[y0:y1, x0:x1]
-        hit = self.crop & p
-        inter = int(np.count_nonzero(hit))
+        missed = np.greater(self.crop, p)  # gt and not pred
+        inter = self.count - int(np.count_nonzero(missed))
         pred_count = int(np.count_nonzero(pred))
         union = self.count + pred_count - inter
         iou = inter / union if union else float("nan")
-        fn_local = np.flatnonzero(self.crop & ~p)
+        fn_local = np.flatnonzero(missed)
         if fn_local.size:
             ly, lx = np.divmod(fn_local, x1 - x0)
             fn = (ly + y0) * self.shape[1] + (lx + x0)
@@ -182,29 +184,28 @@ class _Target:
         if pred_count == inter:
             fp = np.zeros(0, dtype=np.int64)
         else:
-            pred[y0:y1, x0:x1] &= ~self.crop  # what is left of pred is outside the object
+            p &= self.outside_crop  # what is left of pred is outside the object
             fp = np.flatnonzero(pred)
         return iou, (fn.astype(np.int64, copy=False), fp.astype(np.int64, copy=False))
 
 
 def _region_values(sim: Any, image: np.ndarray, target: _Target, region: DistanceMap):
     """The simulator's density at the region's pixels (its fast path when it has one)."""
+    who = f"simulator {type(sim).__name__}"
     fast = getattr(sim, "region_density", None)
     if fast is not None:
-        values = np.asarray(fast(image, target.gt, region), dtype=np.float32)
+        values = np.asarray(fast(image, target.gt, region))
         if values.shape != (region.size,):
             raise PluginError(
-                f"simulator {type(sim).__name__}.region_density returned shape {values.shape}, "
-                f"expected ({region.size},)"
+                f"{who}.region_density returned shape {values.shape}, expected ({region.size},)"
             )
-        return values
+        return check_density(values, who)
     dens = np.asarray(sim.density(image, target.gt, region.mask()))
     if dens.shape != target.shape:
         raise PluginError(
-            f"simulator {type(sim).__name__} returned a density of shape {dens.shape}, "
-            f"expected {target.shape}"
+            f"{who} returned a density of shape {dens.shape}, expected {target.shape}"
         )
-    return dens.astype(np.float32, copy=False).ravel()[region.idx]
+    return check_density(dens.ravel()[region.idx], who)
 
 
 def run_instance(
@@ -241,9 +242,10 @@ def run_instance(
         for t in trajs:
             shared = distances.get(id(t.errors))
             if shared is None:
-                shared = (distance_of(t.errors[0], (h, w)), distance_of(t.errors[1], (h, w)))
+                shared = tuple(distances_of(t.errors, (h, w)))
                 distances[id(t.errors)] = shared
-            positive, dfn, dfp = choose_side(shared[0], shared[1], t.clicks)
+            clicked = np.array(t.flat, dtype=np.int64)
+            positive, dfn, dfp = choose_side(shared[0], shared[1], clicked)
             chosen = dfn if positive else dfp
             flat = None
             if t.sim is not None and not getattr(t.sim, "is_baseline", False):
@@ -254,7 +256,7 @@ def run_instance(
                     values = _region_values(t.sim, image, target, region)
                     densities[dkey] = values
                 weights = values.copy()
-                weights[region.positions(t.clicks)] = 0.0
+                weights[region.positions(clicked)] = 0.0
                 flat = pick(
                     region.idx,
                     weights,
@@ -268,6 +270,7 @@ def run_instance(
             else:
                 y, x = divmod(flat, w)
             t.clicks.append(Click(x, y, positive))
+            t.flat.append(y * w + x)
         t0 = time.perf_counter()
         probs, states = _predict(model, embedding, trajs)
         per_click = (time.perf_counter() - t0) / len(trajs)

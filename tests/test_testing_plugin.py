@@ -1,0 +1,109 @@
+"""The ``rclicks.testing`` pytest plugin (loaded through its pytest11 entry point) and the
+conformance suite, run against the built-ins; plus small CLI-facing behaviours."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+import rclicks
+from rclicks.models.geodesic import make_model
+from rclicks.plugins import reset_host
+from rclicks.run import EvalConfig, evaluate
+from rclicks.simulators import BaselineSimulator, DistanceSimulator, UniformSimulator
+from rclicks.testing import check_model, check_simulator
+
+
+def test_fixtures_come_from_the_entry_point(rclicks_tiny_dataset, rclicks_tiny_folder):
+    assert len(rclicks_tiny_dataset) == 2
+    assert sorted(p.name for p in (rclicks_tiny_folder / "images").iterdir()) == [
+        "img0.png",
+        "img1.png",
+    ]
+
+
+def test_builtins_pass_the_conformance_suite(rclicks_tiny_dataset):
+    check_model(make_model(), rclicks_tiny_dataset)
+    for sim in (BaselineSimulator(), UniformSimulator(), DistanceSimulator(power=2)):
+        check_simulator(sim, rclicks_tiny_dataset)
+
+
+def test_conformance_suite_catches_a_broken_model(rclicks_tiny_dataset):
+    class WrongShape:
+        threshold = 0.5
+
+        def encode(self, image):
+            return image
+
+        def predict(self, emb, clicks, state):
+            return np.zeros((3, 3), np.float32), state
+
+    with pytest.raises(AssertionError, match="shape"):
+        check_model(WrongShape(), rclicks_tiny_dataset)
+
+
+def test_region_density_fast_path_agrees_with_density(rclicks_tiny_dataset):
+    from rclicks.clicks import padded_distance
+
+    sample = next(iter(rclicks_tiny_dataset))
+    gt = next(iter(sample.instances.values()))
+    region = padded_distance(gt)
+    for sim in (BaselineSimulator(), UniformSimulator(), DistanceSimulator(power=1.5)):
+        dense = sim.density(sample.image, gt, gt).ravel()[region.idx]
+        np.testing.assert_array_equal(sim.region_density(sample.image, gt, region), dense)
+
+
+def test_device_reaches_the_factories(tmp_path, rclicks_tiny_folder):
+    seen = {}
+
+    class Plug:
+        @rclicks.hookimpl
+        def rclicks_register_models(self, register):
+            def factory(device="?"):
+                seen["device"] = device
+                return make_model()
+
+            register("spy", factory)
+
+    host = reset_host()
+    host.register_plugin(Plug(), "spy-plugin")
+    evaluate(
+        EvalConfig(
+            model="spy",
+            simulators=["distance"],
+            datasets=[str(rclicks_tiny_folder)],
+            groups=1,
+            max_clicks=1,
+            device="cpu",
+            out=str(tmp_path / "r"),
+        ),
+        host=host,
+    )
+    assert seen["device"] == "cpu"
+
+
+def test_progress_bar_on_a_terminal(tmp_path, rclicks_tiny_folder, monkeypatch):
+    from rich.console import Console
+
+    import rclicks.cli as cli
+
+    buf = io.StringIO()
+    monkeypatch.setattr(cli, "err_console", Console(file=buf, force_terminal=True, width=120))
+    progress = cli._progress()
+    assert progress.enabled
+    with progress:
+        evaluate(
+            EvalConfig(
+                model="geodesic",
+                simulators=["distance"],
+                datasets=[str(rclicks_tiny_folder)],
+                groups=2,
+                max_clicks=2,
+                out=str(tmp_path / "r"),
+            ),
+            progress=progress,
+        )
+    text = buf.getvalue()
+    assert "evaluating" in text and "clicks/s" in text and "instances" in text
