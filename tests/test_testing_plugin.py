@@ -44,6 +44,15 @@ def test_conformance_suite_catches_a_broken_model(rclicks_tiny_dataset):
         check_model(WrongShape(), rclicks_tiny_dataset)
 
 
+def test_conformance_suite_catches_a_wrong_fast_path(rclicks_tiny_dataset):
+    class Wrong(DistanceSimulator):
+        def region_density(self, image, gt_mask, region):
+            return region.dist * 2
+
+    with pytest.raises(AssertionError, match="region_density disagrees"):
+        check_simulator(Wrong(), rclicks_tiny_dataset)
+
+
 def test_region_density_fast_path_agrees_with_density(rclicks_tiny_dataset):
     from rclicks.clicks import padded_distance
 

@@ -143,8 +143,8 @@ def check_model(model: Any, dataset: Any = None, max_clicks: int = 3) -> None:
 
 def check_simulator(simulator: Any, dataset: Any = None) -> None:
     """Assert that ``simulator`` follows :class:`rclicks.ClickSimulator`: a finite,
-    non-negative H×W density, a boolean ``deterministic``, and ``density_batch`` (when
-    present) agreeing with ``density``."""
+    non-negative H×W density, a boolean ``deterministic``, and ``region_density`` and
+    ``density_batch`` (when present) agreeing with ``density``."""
     from rclicks.protocols import ClickSimulator
 
     assert isinstance(simulator, ClickSimulator), (
@@ -158,6 +158,15 @@ def check_simulator(simulator: Any, dataset: Any = None) -> None:
         assert d.shape == gt.shape, f"density shape {d.shape}, expected {gt.shape}"
         assert np.all(np.isfinite(d)) and (d >= 0).all(), "density must be finite and >= 0"
         assert d[gt].sum() > 0, "density is zero on the whole error region"
+        if hasattr(simulator, "region_density"):
+            from rclicks.clicks import padded_distance
+
+            region = padded_distance(gt)
+            fast = np.asarray(simulator.region_density(sample.image, gt, region))
+            assert fast.shape == (region.size,), "region_density must give one value per pixel"
+            assert np.allclose(fast, d.ravel()[region.idx], atol=1e-5), (
+                "region_density disagrees with density"
+            )
         if hasattr(simulator, "density_batch"):
             ds = simulator.density_batch([sample.image] * 2, [gt] * 2, [gt, gt])
             for x in ds:
