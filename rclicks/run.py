@@ -160,6 +160,12 @@ class _Components:
             self._sims = {n: instantiate(r, self.device) for n, r in self.sim_r.items()}
         return self._sims
 
+    def release_model(self) -> None:
+        self._model = None
+        import gc
+
+        gc.collect()
+
     def dataset(self, name: str) -> Any:
         if name not in self._datasets:
             self._datasets[name] = instantiate(self.data_r[name])
@@ -181,17 +187,10 @@ def _worker_init(cfg_dict: dict[str, Any], device: str, out: str) -> None:
 def _worker_run(dataset_name: str, ds_label: str, index: int) -> SampleOutcome:
     comp: _Components = _WORKER["components"]
     ds = comp.dataset(dataset_name)
-    sample = ds[index] if hasattr(ds, "__getitem__") else _nth(ds, index)
+    sample = ds[index]
     return process_sample(
         comp.model, comp.simulators, _WORKER["protocol"], _WORKER["folder"], ds_label, sample
     )
-
-
-def _nth(ds: Any, index: int) -> Any:
-    for i, s in enumerate(ds):
-        if i == index:
-            return s
-    raise IndexError(index)
 
 
 def evaluate(
@@ -214,8 +213,16 @@ def evaluate(
         problems += check_dataset(ds, cfg.limit)
     if problems:
         raise DatasetError(", ".join(cfg.datasets), problems)
+    # worker processes load samples by index; a dataset that can only be iterated runs here
+    indexable = all(
+        hasattr(ds, "__getitem__") and hasattr(ds, "sample_ids") for ds in datasets.values()
+    )
+    workers = cfg.workers if indexable else 1
+
     # 2. the model and simulators, before the run folder: a bad option leaves nothing behind
     comp.model, comp.simulators  # noqa: B018 - built (and cached) for their errors
+    if workers > 1:
+        comp.release_model()  # the workers build their own; don't hold a second copy here
 
     run_info = {
         "rclicks": _version("rclicks"),
@@ -241,7 +248,7 @@ def evaluate(
         "limit": cfg.limit,
         "benchmark": cfg.benchmark,
         "device": device,
-        "workers": cfg.workers,
+        "workers": workers,
         "command": sys.argv,
     }
 
@@ -270,12 +277,16 @@ def evaluate(
 
     # 4. the work
     labels = {n: getattr(ds, "name", n) for n, ds in datasets.items()}
-    work = [
+    # samples load lazily: indexable datasets are listed by index, others stream once
+    work = (
         (n, labels[n], i, s)
         for n, ds in datasets.items()
         for i, s in iter_pending(ds, folder, labels[n], cfg.limit)
-    ]
-    progress("start", {"samples": len(work), "device": device, "out": str(out)})
+    )
+    if indexable:
+        work = list(work)  # cheap: (name, label, index, None) tuples
+    total = len(work) if indexable else None
+    progress("start", {"samples": total, "device": device, "out": str(out)})
     totals = SampleOutcome("", "")
 
     def done(o: SampleOutcome) -> None:
@@ -284,7 +295,7 @@ def evaluate(
         totals.errors += o.errors
         progress("sample", {"instances": o.instances_done, "clicks": o.clicks, "errors": o.errors})
 
-    if cfg.workers == 1 or len(work) <= 1:
+    if workers == 1 or len(work) <= 1:
         for n, label, i, sample in work:
             ds = datasets[n]
             if sample is None:
@@ -294,7 +305,7 @@ def evaluate(
         ctx = get_context("spawn")
         cfg_dict = asdict(cfg)
         with ProcessPoolExecutor(
-            cfg.workers,
+            workers,
             mp_context=ctx,
             initializer=_worker_init,
             initargs=(cfg_dict, device, str(out)),

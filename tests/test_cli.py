@@ -67,20 +67,14 @@ def test_eval_on_a_folder_writes_the_run_files(tmp_path):
     import pyarrow.parquet as pq
 
     t = pq.read_table(tmp_path / "run" / "per_click.parquet")
-    assert t.column_names == [
-        "dataset",
-        "sample_id",
-        "instance_id",
-        "simulator",
-        "group",
-        "repeat",
-        "click",
-        "x",
-        "y",
-        "positive",
-        "iou",
-        "seconds",
-    ]
+    from rclicks.engine import ROW_SCHEMA
+
+    assert t.column_names == ROW_SCHEMA.names  # CONTRACT §6, in this order
+    assert (
+        ROW_SCHEMA.names
+        == """dataset sample_id instance_id simulator group repeat click x y
+        positive iou seconds""".split()
+    )
     assert t.num_rows == 2 * 2 * (1 + 3) * 4
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["model"]["name"] == "geodesic" and run["device"] == "cpu"

@@ -246,3 +246,44 @@ def test_resume_refuses_other_settings(tmp_path):
         evaluate(_cfg(tmp_path, "r", limit=1, max_clicks=3, groups=1, resume=True))
     with pytest.raises(RunError, match="not empty"):
         evaluate(_cfg(tmp_path, "r", limit=1, max_clicks=2, groups=1))
+
+
+def test_a_dataset_that_can_only_be_iterated_streams_in_one_process(tmp_path):
+    class Stream:
+        name = "stream"
+
+        def __init__(self):
+            self.inner = tiny_dataset(n=3)
+            self.passes = 0
+
+        def __len__(self):
+            return len(self.inner)
+
+        def __iter__(self):
+            self.passes += 1
+            return iter(list(self.inner))
+
+    ds = Stream()
+
+    class Plug:
+        @rclicks.hookimpl
+        def rclicks_register_datasets(self, register):
+            register("stream", lambda: ds)
+
+    host = reset_host()
+    host.register_plugin(Plug(), "stream-plugin")
+    res = evaluate(
+        EvalConfig(
+            model="geodesic",
+            simulators=["distance"],
+            datasets=["stream"],
+            groups=2,
+            max_clicks=2,
+            workers=2,
+            out=str(tmp_path / "r"),
+        ),
+        host=host,
+    )
+    assert json.loads((res.out / "run.json").read_text())["workers"] == 1
+    assert ds.passes == 2  # one pass for the data check, one for the run
+    assert res.clicks == 3 * 2 * (1 + 2) * 2

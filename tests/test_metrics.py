@@ -94,37 +94,24 @@ def test_wd_and_pl1_normalised_by_box():
     assert pl1(real[:1], real[1:], (5, 10)) == pytest.approx(1.0)
 
 
+COLUMNS = [
+    "dataset",
+    "sample_id",
+    "instance_id",
+    "simulator",
+    "group",
+    "repeat",
+    "click",
+    "iou",
+    "seconds",
+]
+
+
 def _rows(traj_ious: dict[tuple, list[float]]):
-    cols = {
-        k: []
-        for k in [
-            "dataset",
-            "sample_id",
-            "instance_id",
-            "simulator",
-            "group",
-            "repeat",
-            "click",
-            "iou",
-            "seconds",
-        ]
-    }
+    cols = {k: [] for k in COLUMNS}
     for (sample, sim, group, repeat), ious in traj_ious.items():
         for k, v in enumerate(ious, start=1):
-            for key, val in zip(
-                [
-                    "dataset",
-                    "sample_id",
-                    "instance_id",
-                    "simulator",
-                    "group",
-                    "repeat",
-                    "click",
-                    "iou",
-                    "seconds",
-                ],
-                ["d", sample, "1", sim, group, repeat, k, v, 0.01],
-            ):
+            for key, val in zip(COLUMNS, ["d", sample, "1", sim, group, repeat, k, v, 0.01]):
                 cols[key].append(val)
     return cols
 
