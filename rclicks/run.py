@@ -241,6 +241,7 @@ def evaluate(
                 **_describe(r),
                 "dataset": getattr(datasets[n], "name", n),
                 "samples": len(datasets[n]),
+                "sha256": getattr(datasets[n], "fingerprint", None),
             }
             for n, r in comp.data_r.items()
         ],
@@ -261,7 +262,8 @@ def evaluate(
         if config_fingerprint(previous) != config_fingerprint(_jsonable(run_info)):
             raise RunError(
                 f"{run_json}: the run was started with other settings; resume needs the same "
-                "model, simulators, datasets, options, protocol and --limit"
+                "model, simulators, datasets (and unchanged dataset files), options, protocol "
+                "and --limit"
             )
         run_info["started"] = previous.get("started")
         run_info["resumed"] = previous.get("resumed", []) + [_now()]

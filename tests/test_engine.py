@@ -287,3 +287,30 @@ def test_a_dataset_that_can_only_be_iterated_streams_in_one_process(tmp_path):
     assert json.loads((res.out / "run.json").read_text())["workers"] == 1
     assert ds.passes == 2  # one pass for the data check, one for the run
     assert res.clicks == 3 * 2 * (1 + 2) * 2
+
+
+def test_resume_refuses_changed_dataset_files(tmp_path):
+    from rclicks.run import RunError
+    from rclicks.testing import write_folder
+
+    root = write_folder(tmp_path / "ds", tiny_dataset(n=2))
+    cfg = EvalConfig(
+        model="geodesic",
+        simulators=["distance"],
+        datasets=[str(root)],
+        groups=1,
+        max_clicks=2,
+        out=str(tmp_path / "r"),
+    )
+    res = evaluate(cfg)
+    sha = json.loads((res.out / "run.json").read_text())["datasets"][0]["sha256"]
+    assert len(sha) == 64
+    mask = root / "masks" / "img1.png"
+    from PIL import Image
+
+    labels = np.asarray(Image.open(mask)).copy()
+    labels[0, 0] = 1
+    Image.fromarray(labels).save(mask)
+    cfg.resume = True
+    with pytest.raises(RunError, match="unchanged dataset files"):
+        evaluate(cfg)

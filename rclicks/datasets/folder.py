@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,6 +64,7 @@ class FolderDataset:
         self.masks_dir = self.root / "masks"
         if not self.images_dir.is_dir():
             raise DatasetError(self.name, [f"{self.images_dir}: folder not found"])
+        self.fingerprint: str | None = None
         self._images = sorted(
             p for p in self.images_dir.iterdir() if p.suffix.lower() in IMAGE_EXTS
         )
@@ -88,8 +90,10 @@ class FolderDataset:
             yield self[i]
 
     def check(self, limit: int | None = None) -> list[str]:
-        """Open every file (the first ``limit`` images); one message per bad file."""
+        """Open every file (the first ``limit`` images); one message per bad file. Also sets
+        :attr:`fingerprint`, the sha256 over the names and bytes of the files checked."""
         problems: list[str] = []
+        digest = hashlib.sha256()
         if not self._images:
             problems.append(f"{self.images_dir}: no images (*.jpg, *.png) found")
         stems: dict[str, Path] = {}
@@ -100,6 +104,10 @@ class FolderDataset:
             stems[path.stem] = path
             mask_path = self._mask_path(path)
             size = None
+            for f in (path, mask_path):
+                if f.is_file():
+                    digest.update(f"{f.parent.name}/{f.name}\0".encode())
+                    digest.update(f.read_bytes())
             try:
                 with Image.open(path) as im:
                     im.load()
@@ -121,6 +129,7 @@ class FolderDataset:
                 )
             elif not labels.any():
                 problems.append(f"{mask_path}: mask has no instance (all zero)")
+        self.fingerprint = digest.hexdigest()
         return problems
 
 
