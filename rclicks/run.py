@@ -343,8 +343,7 @@ def merge(out: Path, folder: RunFolder) -> pa.Table:
     table = pa.concat_tables(tables) if tables else ROW_SCHEMA.empty_table()
     table = table.cast(ROW_SCHEMA)
     if table.num_rows:
-        keys = ["dataset", "sample_id", "instance_id", "simulator", "group", "repeat", "click"]
-        uniq = table.group_by(keys).aggregate([])
+        uniq = table.group_by(SORT_KEYS).aggregate([])  # one row per click
         if uniq.num_rows != table.num_rows:
             raise RunError(f"{out}: duplicate clicks in the journal")
         table = table.sort_by([(k, "ascending") for k in SORT_KEYS])
@@ -355,7 +354,8 @@ def merge(out: Path, folder: RunFolder) -> pa.Table:
 
 
 def read_rows(path: str | Path) -> dict[str, np.ndarray]:
-    """``per_click.parquet`` as numpy columns (strings as ``str`` arrays)."""
+    """``per_click.parquet`` as numpy columns (strings as ``str`` arrays), e.g. to recompute
+    the summary: ``rclicks.metrics.summarize(read_rows(path), max_clicks)``."""
     return table_columns(pq.read_table(path))
 
 

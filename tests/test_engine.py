@@ -314,3 +314,15 @@ def test_resume_refuses_changed_dataset_files(tmp_path):
     cfg.resume = True
     with pytest.raises(RunError, match="unchanged dataset files"):
         evaluate(cfg)
+
+
+def test_summary_is_recomputable_from_the_rows_alone(tmp_path):
+    from rclicks.metrics import summarize
+    from rclicks.run import read_rows
+
+    res = evaluate(_cfg(tmp_path, "s", simulators=["distance", "uniform"], repeats=2))
+    again = summarize(read_rows(res.out / "per_click.parquet"), max_clicks=6)
+    saved = json.loads((res.out / "summary.json").read_text())["results"]
+    assert json.loads(json.dumps(again)) == saved
+    assert {e["simulator"] for e in saved} == {"baseline", "distance", "uniform"}
+    assert all(e["repeats"] == 2 for e in saved if e["kind"] == "groups")
