@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as _dt
+import glob
 import importlib.util
 import json
 import os
 import platform
+import shutil
 import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -79,11 +81,18 @@ def resolve_device(device: str) -> str:
         raise RunError(f"--device must be auto, cpu or cuda[:N], got {device!r}")
     if device != "auto":
         return device
-    if importlib.util.find_spec("torch") is None:
+    # importing torch costs seconds: only ask it when this machine has an NVIDIA device
+    if importlib.util.find_spec("torch") is None or not _nvidia_present():
         return "cpu"
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _nvidia_present() -> bool:
+    if "torch" in sys.modules:
+        return True  # already paid for: let torch decide
+    return bool(glob.glob("/dev/nvidia[0-9]*")) or shutil.which("nvidia-smi") is not None
 
 
 def _version(dist: str) -> str | None:

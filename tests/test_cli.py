@@ -226,3 +226,21 @@ def test_a_bad_option_is_a_clear_error_and_leaves_no_run_folder(tmp_path):
     assert "simulator 'distance'" in out.stderr and "bogus" in out.stderr
     assert "Traceback" not in out.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_device_auto_is_cheap_and_bad_devices_are_refused():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from rclicks.run import resolve_device, _nvidia_present; "
+        "print(resolve_device('auto'), _nvidia_present(), 'torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    device, nvidia, imported = out.stdout.split()
+    if nvidia == "False":  # no GPU: CPU, and torch was not imported just to find that out
+        assert device == "cpu" and imported == "False"
+    else:
+        assert device in ("cuda", "cpu")
+    bad = run_cli(["eval", "--device", "tpu"])
+    assert bad.returncode == 1 and "--device must be auto, cpu or cuda" in bad.stderr
