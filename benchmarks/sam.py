@@ -1,0 +1,262 @@
+#!/usr/bin/env python
+"""Benchmark of the SAM plugin (``plugins/rclicks-sam``) under the full RClicks protocol.
+
+Run from the repository root (the plugin installed: ``pip install -e plugins/rclicks-sam``)::
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/sam.py            # ~4 min on 2 cores
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/sam.py --quick    # < 1 min
+
+A measurement script, not a test: it prints times, ratios and peak memory, asserts nothing.
+
+One synthetic 480×640 image, one instance, the full protocol: baseline + 10 clicking groups ×
+20 clicks (``distance`` simulator), with a random-weight SAM (seeded) of the real input size
+1024 (so the mask decoder, the 256×256 low-res logits and the upscaling cost what they cost
+with real weights) but a 2-block, 64-wide image encoder (so the run fits in minutes; a real
+ViT-B/L/H encoder costs 10-100× more, which only widens the gap below). Two ways:
+
+- engine: ``rclicks.engine.process_sample``: one ``encode``, then one ``predict_batch`` per
+  click index over the 11 trajectories;
+- reference-style: as RClicks' ``is_sam_model.py`` runs it: trajectories one after another,
+  and for every click the image encoded again and that trajectory decoded alone.
+
+Each way runs in its own child process, so its peak memory (``ru_maxrss``; tracemalloc for
+the Python/numpy side) is its own. The clicks of both are compared (same random generators).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+DATASET = "bench"
+
+
+def _settings(quick: bool) -> dict:
+    if quick:
+        return {"shape": (240, 320), "image_size": 512, "groups": 3, "max_clicks": 10}
+    return {"shape": (480, 640), "image_size": 1024, "groups": 10, "max_clicks": 20}
+
+
+def _setup(args):
+    import torch
+    from rclicks_sam import make_sam
+
+    from rclicks.engine import Protocol
+    from rclicks.testing import TinyDataset
+    from rclicks.types import Sample
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    s = _settings(args.quick)
+    full = TinyDataset(n=1, size=s["shape"], seed=3)[0]
+    iid, gt = next(iter(full.instances.items()))
+    sample = Sample(full.sample_id, full.image, {iid: gt})
+    model = make_sam(
+        variant="vit_b",
+        random_weights=True,
+        device="cpu",
+        image_size=s["image_size"],
+        encoder_depth=args.depth,
+        encoder_embed_dim=args.embed_dim,
+    )
+    from rclicks import Click
+
+    model.predict(model.encode(sample.image), [Click(1, 1, True)], None)  # warm-up
+    return model, sample, iid, Protocol(groups=s["groups"], max_clicks=s["max_clicks"])
+
+
+class Timed:
+    """Wraps the model and records the time of every encode / decode call."""
+
+    def __init__(self, model):
+        self.model = model
+        self.threshold = model.threshold
+        self.encodes: list[float] = []
+        self.decodes: list[tuple[float, int]] = []  # (seconds, trajectories)
+
+    def encode(self, image):
+        t0 = time.perf_counter()
+        out = self.model.encode(image)
+        self.encodes.append(time.perf_counter() - t0)
+        return out
+
+    def predict(self, embedding, clicks, state):
+        t0 = time.perf_counter()
+        out = self.model.predict(embedding, clicks, state)
+        self.decodes.append((time.perf_counter() - t0, 1))
+        return out
+
+    def predict_batch(self, embedding, clicks, states):
+        t0 = time.perf_counter()
+        out = self.model.predict_batch(embedding, clicks, states)
+        self.decodes.append((time.perf_counter() - t0, len(clicks)))
+        return out
+
+
+def run_engine(args) -> dict:
+    from rclicks.engine import RunFolder, process_sample
+    from rclicks.simulators import DistanceSimulator
+
+    model, sample, iid, protocol = _setup(args)
+    timed = Timed(model)
+    tracemalloc.start()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = RunFolder(tmp)
+        folder.prepare()
+        t0 = time.perf_counter()
+        out = process_sample(
+            timed, {"distance": DistanceSimulator()}, protocol, folder, DATASET, sample
+        )
+        wall = time.perf_counter() - t0
+        rows = [r for t in folder.journal_tables() for r in t.to_pylist()]
+    traj = {}
+    for r in sorted(rows, key=lambda r: (r["simulator"], r["group"], r["click"])):
+        traj.setdefault(f"{r['simulator']}/{r['group']}", []).append(
+            [r["x"], r["y"], r["positive"], r["iou"]]
+        )
+    return _result("engine", wall, timed, traj, extra={"errors": out.errors})
+
+
+def run_reference(args) -> dict:
+    from rclicks import engine
+    from rclicks.clicks import baseline_click, choose_side, density_click, error_masks
+    from rclicks.simulators import DistanceSimulator
+
+    model, sample, iid, protocol = _setup(args)
+    timed = Timed(model)
+    sim = DistanceSimulator()
+    gt = sample.instances[iid]
+    specs = [(engine.BASELINE, 0)] + [("distance", g) for g in range(1, protocol.groups + 1)]
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    traj = {}
+    for simulator, group in specs:
+        rng = engine.trajectory_rng(
+            protocol.seed, DATASET, sample.sample_id, iid, simulator, group, 1
+        )
+        pred = np.zeros(gt.shape, dtype=bool)
+        clicks, state, out = [], None, []
+        for _ in range(protocol.max_clicks):
+            if simulator == engine.BASELINE:
+                click = baseline_click(gt, pred, clicks)
+            else:
+                fn, fp = error_masks(gt, pred)
+                positive, _, _ = choose_side(fn, fp, clicks)
+                density = sim.density(sample.image, gt, fn if positive else fp)
+                click, _ = density_click(density, gt, pred, clicks, rng, group, protocol.groups)
+            clicks.append(click)
+            embedding = timed.encode(sample.image)  # the reference: set_image on every click
+            prob, state = timed.predict(embedding, list(clicks), state)
+            pred = prob > model.threshold
+            inter = int(np.count_nonzero(pred & gt))
+            union = int(np.count_nonzero(gt)) + int(np.count_nonzero(pred)) - inter
+            out.append([click.x, click.y, click.positive, inter / union if union else 0.0])
+        traj[f"{simulator}/{group}"] = out
+    wall = time.perf_counter() - t0
+    return _result("reference", wall, timed, traj)
+
+
+def _result(name, wall, timed, traj, extra=None) -> dict:
+    _, py_peak = tracemalloc.get_traced_memory()
+    per_traj_decode = [s / n for s, n in timed.decodes]
+    return {
+        "name": name,
+        "wall": wall,
+        "encodes": len(timed.encodes),
+        "encode_s": sum(timed.encodes),
+        "decode_calls": len(timed.decodes),
+        "decode_s": sum(s for s, _ in timed.decodes),
+        "decode_call_median": statistics.median(s for s, _ in timed.decodes),
+        "decode_per_traj_median": statistics.median(per_traj_decode),
+        "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "py_peak_mib": py_peak / 2**20,
+        "traj": traj,
+        **(extra or {}),
+    }
+
+
+def _child(phase: str, args) -> dict:
+    cmd = [sys.executable, __file__, "--phase", phase]
+    cmd += ["--depth", str(args.depth), "--embed-dim", str(args.embed_dim)]
+    cmd += ["--quick"] if args.quick else []
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"{phase} failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="240×320, S=512, 3 groups × 10 clicks")
+    ap.add_argument("--depth", type=int, default=2, help="encoder blocks (default 2)")
+    ap.add_argument("--embed-dim", type=int, default=64, help="encoder width (default 64)")
+    ap.add_argument("--phase", choices=["engine", "reference"], help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.phase:
+        fn = run_engine if args.phase == "engine" else run_reference
+        print(json.dumps(fn(args)))
+        return
+    s = _settings(args.quick)
+    h, w = s["shape"]
+    print(
+        f"SAM plugin benchmark: one {h}×{w} image, one instance, baseline + {s['groups']} groups "
+        f"× {s['max_clicks']} clicks (distance simulator); random-weight SAM, input "
+        f"{s['image_size']}, encoder {args.depth} blocks × {args.embed_dim} wide; "
+        f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}"
+    )
+    results = {}
+    for phase in ("engine", "reference"):
+        t0 = time.perf_counter()
+        results[phase] = _child(phase, args)
+        print(f"  {phase} done in {time.perf_counter() - t0:.1f} s (incl. start-up)", flush=True)
+    e, r = results["engine"], results["reference"]
+    print()
+    print(f"{'':28}{'engine':>14}{'reference-style':>18}")
+    rows = [
+        ("wall time, s", "wall", "{:.2f}"),
+        ("encode calls", "encodes", "{:d}"),
+        ("encode time, s", "encode_s", "{:.2f}"),
+        ("decode calls", "decode_calls", "{:d}"),
+        ("decode time, s", "decode_s", "{:.2f}"),
+        ("decode call median, ms", "decode_call_median", "{:.1f}"),
+        ("decode/trajectory med., ms", "decode_per_traj_median", "{:.1f}"),
+        ("peak RSS, MiB", "maxrss_mib", "{:.0f}"),
+        ("peak Python/numpy, MiB", "py_peak_mib", "{:.1f}"),
+    ]
+    for label, key, fmt in rows:
+        ev, rv = e[key], r[key]
+        if key in ("decode_call_median", "decode_per_traj_median"):
+            ev, rv = ev * 1000, rv * 1000
+        print(f"{label:28}{fmt.format(ev):>14}{fmt.format(rv):>18}")
+    clicks = sum(len(v) for v in e["traj"].values())
+    print()
+    print(f"speed-up (reference-style wall / engine wall): {r['wall'] / e['wall']:.1f}×")
+    print(
+        f"per click (all {clicks} clicks): engine {1000 * e['wall'] / clicks:.1f} ms, "
+        f"reference-style {1000 * r['wall'] / clicks:.1f} ms"
+    )
+    same_clicks = sum(
+        a[:3] == b[:3] for k in e["traj"] for a, b in zip(e["traj"][k], r["traj"].get(k, []))
+    )
+    max_diou = max(
+        abs(a[3] - b[3]) for k in e["traj"] for a, b in zip(e["traj"][k], r["traj"].get(k, []))
+    )
+    print(
+        f"identical clicks: {same_clicks}/{clicks}; max |IoU difference| {max_diou:.2e} "
+        "(batched vs single decoding differ by float rounding only)"
+    )
+
+
+if __name__ == "__main__":
+    main()
