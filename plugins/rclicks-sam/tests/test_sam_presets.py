@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from rclicks.presets import load_registry
+
 from rclicks_sam.checkpoints import VARIANTS
 
 REGISTRY = Path(__file__).resolve().parents[3] / "registry.yaml"
