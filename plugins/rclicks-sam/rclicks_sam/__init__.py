@@ -128,7 +128,9 @@ def make_sam(
         from rclicks_sam.checkpoints import open_checkpoint
 
         path, state = open_checkpoint(spec, checkpoint, sha256)
-        sam = m.build_sam(spec.embed_dim, spec.depth, spec.num_heads, spec.global_attn_indexes)
+        from segment_anything import sam_model_registry
+
+        sam = sam_model_registry[spec.name]()  # the package's own builder, random init
         try:
             sam.load_state_dict(state, strict=True)
         except RuntimeError as exc:

@@ -120,6 +120,14 @@ def test_a_checkpoint_with_the_expected_sha256_loads(tmp_path, monkeypatch):
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     tiny_variant = ck.Variant("vit_b", "custom.pth", digest, "", 64, 2, 2, (1,))
     monkeypatch.setitem(ck.VARIANTS, "vit_b", tiny_variant)
+    # the package's builder, shrunk the same way (its full-size layout is pinned elsewhere)
+    import segment_anything
+
+    monkeypatch.setitem(
+        segment_anything.sam_model_registry,
+        "vit_b",
+        lambda checkpoint=None: build_sam(64, 2, 2, (1,)),
+    )
     model = make_sam(variant="vit_b", device="cpu", checkpoint=str(path))
     assert torch.equal(
         model.sam.image_encoder.patch_embed.proj.weight, net.image_encoder.patch_embed.proj.weight

@@ -268,3 +268,19 @@ def test_reference_resize_reproduces_the_reference_input_size():
         assert emb.original_size == (h, w) and emb.input_size == (85, 256)
         prob, _ = model.predict(emb, [Click(5, 5, True)], None)
         assert prob.shape == (h, w)
+
+
+def test_tiny_builder_lays_out_the_network_as_the_package_builder_does():
+    """The tiny test model comes from the same layout as segment_anything's own builder:
+    at full size, both give the same state_dict keys and shapes."""
+    from segment_anything import sam_model_registry
+
+    from rclicks_sam import model as m
+    from rclicks_sam.checkpoints import VARIANTS
+
+    spec = VARIANTS["vit_b"]
+    ours = m.build_sam(spec.embed_dim, spec.depth, spec.num_heads, spec.global_attn_indexes)
+    theirs = sam_model_registry["vit_b"]()
+    a = {k: tuple(v.shape) for k, v in ours.state_dict().items()}
+    b = {k: tuple(v.shape) for k, v in theirs.state_dict().items()}
+    assert a == b
