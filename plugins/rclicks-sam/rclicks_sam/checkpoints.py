@@ -30,7 +30,7 @@ SKIP = ("skip", "none", "off", "false", "no")
 class Variant:
     name: str
     file_name: str
-    sha256: str
+    sha256: str | None  # None: no published sum
     size: str  # for messages only
     embed_dim: int
     depth: int
@@ -40,6 +40,11 @@ class Variant:
     @property
     def url(self) -> str:
         return URL_BASE + self.file_name
+
+    @property
+    def label(self) -> str:
+        """The model family, for messages (subclasses for SAM derivatives override it)."""
+        return "SAM"
 
 
 # The official SAM v1 checkpoints and the encoder settings of segment_anything.build_sam.
@@ -125,10 +130,11 @@ def resolve_checkpoint(variant: Variant, checkpoint: str | os.PathLike | None) -
         looked.append(f"{candidate} (${CHECKPOINTS_ENV}={root}: no such file)")
     else:
         looked.append(f"${CHECKPOINTS_ENV}/{variant.file_name} (${CHECKPOINTS_ENV} is not set)")
+    checksum = f"sha256 {variant.sha256}" if variant.sha256 else "no published sha256"
     raise CheckpointNotFoundError(
-        f"SAM {variant.name} checkpoint {variant.file_name} not found. Looked at: "
+        f"{variant.label} {variant.name} checkpoint {variant.file_name} not found. Looked at: "
         + "; ".join(looked)
-        + f". Download it ({variant.size}, sha256 {variant.sha256}) from {variant.url} "
+        + f". Download it ({variant.size}, {checksum}) from {variant.url} "
         f"(e.g. `curl -L -o {variant.file_name} {variant.url}`), then either put it in the "
         f"folder named by ${CHECKPOINTS_ENV} (export {CHECKPOINTS_ENV}=/path/to/folder) or pass "
         f"--model-opt checkpoint=/path/to/{variant.file_name}."
