@@ -21,6 +21,10 @@ ViT-B/L/H encoder costs 10-100× more, which only widens the gap below). Two way
 
 Each way runs in its own child process, so its peak memory (``ru_maxrss``; tracemalloc for
 the Python/numpy side) is its own. The clicks of both are compared (same random generators).
+
+Finally (not with ``--quick``) one encode of a real-size ViT-B (segment_anything's own builder,
+random weights) is timed, and both measured runs are extrapolated to that encoder by swapping
+the per-call encode time; the output labels this line EXTRAPOLATED.
 """
 
 from __future__ import annotations
@@ -201,10 +205,15 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="240×320, S=512, 3 groups × 10 clicks")
     ap.add_argument("--depth", type=int, default=2, help="encoder blocks (default 2)")
     ap.add_argument("--embed-dim", type=int, default=64, help="encoder width (default 64)")
-    ap.add_argument("--phase", choices=["engine", "reference"], help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--no-vit-b-probe",
+        action="store_true",
+        help="skip timing one encode of a real-size (random-weight) ViT-B",
+    )
+    ap.add_argument("--phase", choices=["engine", "reference", "probe"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.phase:
-        fn = run_engine if args.phase == "engine" else run_reference
+        fn = {"engine": run_engine, "reference": run_reference, "probe": run_probe}[args.phase]
         print(json.dumps(fn(args)))
         return
     s = _settings(args.quick)
@@ -256,6 +265,45 @@ def main() -> None:
         f"identical clicks: {same_clicks}/{clicks}; max |IoU difference| {max_diou:.2e} "
         "(batched vs single decoding differ by float rounding only)"
     )
+    if args.no_vit_b_probe or args.quick:
+        return
+    t0 = time.perf_counter()
+    probe = _child("probe", args)
+    print(f"  ViT-B probe done in {time.perf_counter() - t0:.1f} s (incl. start-up)")
+    t_b = probe["encode_s"]
+    # Only the encoder differs: swap the measured tiny-encoder time for ViT-B's, per call.
+    e_wall = e["wall"] - e["encode_s"] + e["encodes"] * t_b
+    r_wall = r["wall"] - r["encode_s"] + r["encodes"] * t_b
+    print(
+        f"real-size ViT-B encoder (random weights, same image, 1 thread): {t_b:.1f} s per encode."
+        f"\nEXTRAPOLATED to ViT-B (the measured runs above with each encode call costing "
+        f"{t_b:.1f} s): engine {e_wall:.0f} s vs reference-style {r_wall:.0f} s "
+        f"-> {r_wall / e_wall:.0f}× (not measured end to end: that reference run would take "
+        f"{r_wall / 60:.0f} min)"
+    )
+
+
+def run_probe(args) -> dict:
+    """One encode of a full-size ViT-B SAM (segment_anything's own builder, random weights)."""
+    import torch
+    from rclicks_sam.model import SamModel
+    from segment_anything import sam_model_registry
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    torch.manual_seed(0)
+    model = SamModel(sam_model_registry["vit_b"](), device="cpu")
+    image = _setup_image(args)
+    model.encode(image)  # warm-up (allocations)
+    t0 = time.perf_counter()
+    model.encode(image)
+    return {"encode_s": time.perf_counter() - t0}
+
+
+def _setup_image(args):
+    from rclicks.testing import TinyDataset
+
+    s = _settings(args.quick)
+    return TinyDataset(n=1, size=s["shape"], seed=3)[0].image
 
 
 if __name__ == "__main__":
