@@ -9,9 +9,6 @@ Importing this module is cheap: torch and segment_anything_hq are imported by th
 
 from __future__ import annotations
 
-import importlib
-import warnings
-
 import rclicks
 from rclicks_sam import _flag
 from rclicks_sam.errors import (
@@ -23,6 +20,7 @@ from rclicks_sam.errors import (
     SamOptionError,
     SamPluginError,
     WrongVariantError,
+    require_modules,
 )
 
 __all__ = [
@@ -53,20 +51,12 @@ PIP_HINTS = {
 def require_dependencies() -> None:
     """Import torch, torchvision and segment_anything_hq (which imports timm), or raise
     :class:`MissingDependencyError` with the pip command that fixes it."""
-    for module in ("torch", "torchvision", "segment_anything_hq"):
-        try:
-            with warnings.catch_warnings():  # timm's deprecation notes on the package's imports
-                warnings.simplefilter("ignore", FutureWarning)
-                warnings.filterwarnings("ignore", "Overwriting tiny_vit", UserWarning)
-                importlib.import_module(module)
-        except ImportError as exc:
-            missing = (getattr(exc, "name", None) or module).split(".")[0]
-            hint = PIP_HINTS.get(missing, PIP_HINTS[module])
-            raise MissingDependencyError(
-                f"the HQ-SAM plugin (rclicks-hqsam) needs the Python package {missing!r}, which "
-                f"cannot be imported ({exc}). Install it into this environment: `{hint}` "
-                f"(or `pip install rclicks-hqsam`, which pulls in {PACKAGE_PIN} and timm)."
-            ) from None
+    require_modules(
+        ("torch", "torchvision", "segment_anything_hq"),
+        PIP_HINTS,
+        "the HQ-SAM plugin (rclicks-hqsam)",
+        f"{PACKAGE_PIN} and timm",
+    )
 
 
 def make_hq_sam(

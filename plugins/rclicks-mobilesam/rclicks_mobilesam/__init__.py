@@ -9,9 +9,6 @@ Importing this module is cheap: torch and mobile_sam are imported by the factory
 
 from __future__ import annotations
 
-import importlib
-import warnings
-
 import rclicks
 from rclicks_sam import _flag
 from rclicks_sam.errors import (
@@ -23,6 +20,7 @@ from rclicks_sam.errors import (
     SamOptionError,
     SamPluginError,
     WrongVariantError,
+    require_modules,
 )
 
 __all__ = [
@@ -53,20 +51,12 @@ PIP_HINTS = {
 def require_dependencies() -> None:
     """Import torch, torchvision, segment_anything (rclicks-sam's predictor) and mobile_sam
     (which imports timm), or raise :class:`MissingDependencyError` with the pip command."""
-    for module in ("torch", "torchvision", "segment_anything", "mobile_sam"):
-        try:
-            with warnings.catch_warnings():  # timm's deprecation notes on the package's imports
-                warnings.simplefilter("ignore", FutureWarning)
-                warnings.filterwarnings("ignore", "Overwriting tiny_vit", UserWarning)
-                importlib.import_module(module)
-        except ImportError as exc:
-            missing = (getattr(exc, "name", None) or module).split(".")[0]
-            hint = PIP_HINTS.get(missing, PIP_HINTS[module])
-            raise MissingDependencyError(
-                f"the MobileSAM plugin (rclicks-mobilesam) needs the Python package {missing!r}, "
-                f"which cannot be imported ({exc}). Install it into this environment: `{hint}` "
-                f"(or `pip install rclicks-mobilesam`, which pulls in {PACKAGE_PIN} and timm)."
-            ) from None
+    require_modules(
+        ("torch", "torchvision", "segment_anything", "mobile_sam"),
+        PIP_HINTS,
+        "the MobileSAM plugin (rclicks-mobilesam)",
+        f"{PACKAGE_PIN} and timm",
+    )
 
 
 def make_mobile_sam(

@@ -9,7 +9,6 @@ Importing this module is cheap: torch and segment_anything are imported by the f
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import rclicks
@@ -23,6 +22,7 @@ from rclicks_sam.errors import (
     SamOptionError,
     SamPluginError,
     WrongVariantError,
+    require_modules,
 )
 
 __all__ = [
@@ -50,18 +50,12 @@ PIP_HINTS = {
 def require_dependencies() -> None:
     """Import torch, torchvision and segment_anything, or raise
     :class:`MissingDependencyError` with the pip command that fixes it."""
-    for module in ("torch", "torchvision", "segment_anything"):
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:
-            missing = (getattr(exc, "name", None) or module).split(".")[0]
-            hint = PIP_HINTS.get(missing, PIP_HINTS[module])
-            raise MissingDependencyError(
-                f"the SAM plugin (rclicks-sam) needs the Python package {missing!r}, which "
-                f"cannot be imported ({exc}). Install it into this environment: `{hint}` "
-                "(or `pip install rclicks-sam`, which pulls in torch, torchvision and "
-                "segment-anything==1.0)."
-            ) from None
+    require_modules(
+        ("torch", "torchvision", "segment_anything"),
+        PIP_HINTS,
+        "the SAM plugin (rclicks-sam)",
+        "torch, torchvision and segment-anything==1.0",
+    )
 
 
 def _flag(value: Any, name: str) -> bool:

@@ -34,3 +34,29 @@ class CheckpointLoadError(SamPluginError, ValueError):
 
 class DeviceError(SamPluginError, ValueError):
     """The requested device is not available."""
+
+
+def require_modules(
+    modules: tuple[str, ...], hints: dict[str, str], plugin: str, pulls_in: str
+) -> None:
+    """Import ``modules`` in order, or raise :class:`MissingDependencyError` naming the missing
+    package and the pip command in ``hints`` that installs it. ``plugin`` is e.g. "the SAM
+    plugin (rclicks-sam)"; ``pulls_in`` what ``pip install <plugin>`` brings along."""
+    import importlib
+    import warnings
+
+    for module in modules:
+        try:
+            with warnings.catch_warnings():  # timm's deprecation notes on TinyViT imports
+                warnings.simplefilter("ignore", FutureWarning)
+                warnings.filterwarnings("ignore", "Overwriting tiny_vit", UserWarning)
+                importlib.import_module(module)
+        except ImportError as exc:
+            missing = (getattr(exc, "name", None) or module).split(".")[0]
+            hint = hints.get(missing, hints[module])
+            dist = plugin[plugin.rindex("(") + 1 : -1] if "(" in plugin else plugin
+            raise MissingDependencyError(
+                f"{plugin} needs the Python package {missing!r}, which cannot be imported "
+                f"({exc}). Install it into this environment: `{hint}` (or `pip install {dist}`, "
+                f"which pulls in {pulls_in})."
+            ) from None
