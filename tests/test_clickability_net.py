@@ -1,8 +1,8 @@
 """Tests of ``rclicks.nets.segnext.ClickabilityNet`` against the shared reference fixtures.
 
-The fixtures (``../shared/fixtures/clickability`` next to the repository) were produced with the
-reference RClicks ``SegNeXtSaliency(arch_type='b')`` (mmseg 1.2.2) on deterministic weights;
-``keys.tsv`` documents every ``state_dict`` entry and the weight-filling rule.
+The fixtures (``tests/fixtures/clickability``, copied from the team's shared folder) were made
+with the reference RClicks ``SegNeXtSaliency(arch_type='b')`` (mmseg 1.2.2) on deterministic
+weights; ``keys.tsv`` documents every ``state_dict`` entry and the weight-filling rule.
 """
 
 from __future__ import annotations
@@ -23,14 +23,16 @@ WEIGHT_BASE = 1234
 
 
 def _find_fixture_dir() -> Path:
+    """``tests/fixtures/clickability`` (a copy of the shared fixtures, so the repository is
+    self-contained), else ``shared/fixtures/clickability`` beside the clone."""
     here = Path(__file__).resolve()
-    candidates = [p / "shared" / "fixtures" / "clickability" for p in here.parents]
+    candidates = [here.parent / "fixtures" / "clickability"]
+    candidates += [p / "shared" / "fixtures" / "clickability" for p in here.parents]
     for cand in candidates:
-        if (cand / "keys.tsv").is_file():
+        if (cand / "keys.tsv").is_file() and (cand / "main_case.npz").is_file():
             return cand
     raise FileNotFoundError(
-        "clickability fixtures not found: expected shared/fixtures/clickability/keys.tsv in "
-        "a parent folder of the repository (the 'shared' folder next to the clone); looked in "
+        "clickability fixtures not found (keys.tsv, main_case.npz); looked in "
         + ", ".join(str(c) for c in candidates)
     )
 
