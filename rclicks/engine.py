@@ -208,6 +208,37 @@ def _region_values(sim: Any, image: np.ndarray, target: _Target, region: Distanc
     return check_density(dens.ravel()[region.idx], who)
 
 
+def _densities(
+    image: np.ndarray, target: _Target, wanted: list[tuple[Any, DistanceMap]]
+) -> dict[tuple[int, int], np.ndarray]:
+    """Density values for each (simulator, region): the simulator's ``region_density`` when it
+    has one, else one ``density_batch`` call per simulator (or ``density`` per region)."""
+    out: dict[tuple[int, int], np.ndarray] = {}
+    by_sim: dict[int, list[DistanceMap]] = {}
+    sims: dict[int, Any] = {}
+    for sim, region in wanted:
+        if getattr(sim, "region_density", None) is not None or not hasattr(sim, "density_batch"):
+            out[(id(sim), id(region))] = _region_values(sim, image, target, region)
+        else:
+            by_sim.setdefault(id(sim), []).append(region)
+            sims[id(sim)] = sim
+    for key, regions in by_sim.items():
+        sim = sims[key]
+        who = f"simulator {type(sim).__name__}"
+        n = len(regions)
+        dens = list(sim.density_batch([image] * n, [target.gt] * n, [r.mask() for r in regions]))
+        if len(dens) != n:
+            raise PluginError(f"{who}.density_batch returned {len(dens)} maps for {n} regions")
+        for region, d in zip(regions, dens):
+            d = np.asarray(d)
+            if d.shape != target.shape:
+                raise PluginError(
+                    f"{who} returned a density of shape {d.shape}, expected {target.shape}"
+                )
+            out[(key, id(region))] = check_density(d.ravel()[region.idx], who)
+    return out
+
+
 def run_instance(
     model: Any,
     embedding: Any,
@@ -238,7 +269,8 @@ def run_instance(
     rows: dict[str, list] = {name: [] for name in ROW_SCHEMA.names}
     for k in range(1, protocol.max_clicks + 1):
         distances: dict[int, tuple[DistanceMap, DistanceMap]] = {}
-        densities: dict[tuple[int, int], np.ndarray] = {}
+        # 1. the side of every trajectory's click, and the error region it falls in
+        sides = []
         for t in trajs:
             shared = distances.get(id(t.errors))
             if shared is None:
@@ -246,15 +278,19 @@ def run_instance(
                 distances[id(t.errors)] = shared
             clicked = np.array(t.flat, dtype=np.int64)
             positive, dfn, dfp = choose_side(shared[0], shared[1], clicked)
-            chosen = dfn if positive else dfp
-            flat = None
+            region = shared[0] if positive else shared[1]
+            sides.append((t, clicked, positive, region, dfn if positive else dfp))
+        # 2. densities, once per distinct (simulator, region), batched per simulator
+        needed: dict[tuple[int, int], tuple[Any, DistanceMap]] = {}
+        for t, _, _, region, _ in sides:
             if t.sim is not None and not getattr(t.sim, "is_baseline", False):
-                region = shared[0] if positive else shared[1]
-                dkey = (id(t.sim), id(region))
-                values = densities.get(dkey)
-                if values is None:
-                    values = _region_values(t.sim, image, target, region)
-                    densities[dkey] = values
+                needed.setdefault((id(t.sim), id(region)), (t.sim, region))
+        densities = _densities(image, target, list(needed.values()))
+        # 3. the clicks
+        for t, clicked, positive, region, chosen in sides:
+            flat = None
+            values = densities.get((id(t.sim), id(region)))
+            if values is not None:
                 weights = values.copy()
                 weights[region.positions(clicked)] = 0.0
                 flat = pick(

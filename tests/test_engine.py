@@ -326,3 +326,48 @@ def test_summary_is_recomputable_from_the_rows_alone(tmp_path):
     assert json.loads(json.dumps(again)) == saved
     assert {e["simulator"] for e in saved} == {"baseline", "distance", "uniform"}
     assert all(e["repeats"] == 2 for e in saved if e["kind"] == "groups")
+
+
+def test_density_batch_is_used_once_per_step_and_agrees_with_density():
+    class Batched(DistanceSimulator):
+        """A third-party-style simulator: density and density_batch, no fast path."""
+
+        region_density = None  # hide the built-in fast path
+
+        def __init__(self):
+            super().__init__(power=1.5)
+            self.batches: list[int] = []
+
+        def density_batch(self, images, gts, errs):
+            self.batches.append(len(errs))
+            return [self.density(i, g, e) for i, g, e in zip(images, gts, errs)]
+
+    class Single(DistanceSimulator):
+        region_density = None
+
+        def __init__(self):
+            super().__init__(power=1.5)
+
+    sample = next(iter(tiny_dataset(n=1, size=(60, 80))))
+    gt = next(iter(sample.instances.values()))
+    out = []
+    for sim in (Batched(), Single()):
+        model = CountingModel()
+        rows = run_instance(
+            model,
+            model.encode(sample.image),
+            sample.image,
+            gt,
+            None,
+            {"s": sim},
+            Protocol(groups=4, max_clicks=4),
+            ("t", "s", "1"),
+        )
+        rows.pop("seconds")
+        out.append(rows)
+        if isinstance(sim, Batched):
+            # step 1: every group shares the empty prediction's region (one density); later
+            # steps: one call per step with every distinct region of that step
+            assert sim.batches[0] == 1 and len(sim.batches) == 4
+            assert all(1 <= n <= 4 for n in sim.batches)
+    assert out[0] == out[1]
