@@ -116,3 +116,12 @@ def test_progress_bar_on_a_terminal(tmp_path, rclicks_tiny_folder, monkeypatch):
         )
     text = buf.getvalue()
     assert "evaluating" in text and "clicks/s" in text and "instances" in text
+
+
+def test_cli_helpers_run_the_real_cli():
+    from rclicks.testing import listed, run_rclicks
+
+    assert "geodesic" in listed("models")  # built-ins are always there
+    assert "template-colour" not in listed("models")  # no plugin named: none loaded
+    out = run_rclicks("--version")
+    assert out.returncode == 0 and out.stdout.startswith("rclicks ")

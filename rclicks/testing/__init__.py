@@ -17,7 +17,15 @@ import numpy as np
 
 from rclicks.types import Click, Sample
 
-__all__ = ["TinyDataset", "check_model", "check_simulator", "tiny_dataset", "write_folder"]
+__all__ = [
+    "TinyDataset",
+    "check_model",
+    "check_simulator",
+    "listed",
+    "run_rclicks",
+    "tiny_dataset",
+    "write_folder",
+]
 
 
 def _scene(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -173,3 +181,31 @@ def check_simulator(simulator: Any, dataset: Any = None) -> None:
                 assert np.allclose(np.asarray(x), d, atol=1e-5), (
                     "density_batch disagrees with density"
                 )
+
+
+def run_rclicks(*args: str, plugins: str = "", timeout: float = 180):
+    """Run the ``rclicks`` CLI in a subprocess, as a user would, loading only the entry-point
+    plugins named in ``plugins`` (comma-separated, as ``RCLICKS_LOAD_PLUGINS``) and one thread.
+    Returns the ``subprocess.CompletedProcess`` (text output captured)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "RCLICKS_LOAD_PLUGINS": plugins, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "rclicks.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+
+
+def listed(kind: str = "models", plugins: str = "") -> dict[str, dict]:
+    """``rclicks list --json`` entries of one kind, by name (see :func:`run_rclicks`)."""
+    import json
+
+    out = run_rclicks("list", "--json", plugins=plugins, timeout=60)
+    if out.returncode != 0:
+        raise AssertionError(f"rclicks list failed: {out.stderr}")
+    return {e["name"]: e for e in json.loads(out.stdout)[kind]}

@@ -1,11 +1,6 @@
-import json
-import os
-import subprocess
-import sys
-
 from rclicks_plugin_template import ColourClickModel
 
-from rclicks.testing import check_model
+from rclicks.testing import check_model, listed
 
 
 def test_model_conforms_to_the_protocol():
@@ -13,13 +8,5 @@ def test_model_conforms_to_the_protocol():
 
 
 def test_rclicks_lists_the_plugin():
-    env = {**os.environ, "RCLICKS_LOAD_PLUGINS": "template"}
-    out = subprocess.run(
-        [sys.executable, "-m", "rclicks.cli", "list", "--json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    )
-    models = {m["name"]: m for m in json.loads(out.stdout)["models"]}
+    models = listed("models", plugins="template")
     assert models["template-colour"]["distribution"] == "rclicks-plugin-template"

@@ -1,26 +1,16 @@
 import json
-import os
 import subprocess
 import sys
 from collections import Counter
 
 import pyarrow.parquet as pq
+from rclicks.testing import listed, run_rclicks
 
-
-def _env():
-    return {**os.environ, "RCLICKS_LOAD_PLUGINS": "sam", "OMP_NUM_THREADS": "1"}
+PLUGINS = "sam"
 
 
 def test_rclicks_lists_the_model():
-    out = subprocess.run(
-        [sys.executable, "-m", "rclicks.cli", "list", "--json"],
-        capture_output=True,
-        text=True,
-        env=_env(),
-        check=True,
-        timeout=60,
-    )
-    models = {m["name"]: m for m in json.loads(out.stdout)["models"]}
+    models = listed("models", plugins=PLUGINS)
     assert models["sam"]["distribution"] == "rclicks-sam"
 
 
@@ -35,11 +25,11 @@ def test_plugin_import_does_not_import_torch():
 
 def test_eval_runs_the_whole_protocol(tmp_path):
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "rclicks.cli", "eval", "--model", "sam"]
+    cmd = ["eval", "--model", "sam"]
     cmd += ["--model-opt", "random_weights=true", "--model-opt", "variant=vit_b"]
     cmd += ["--simulator", "distance", "--dataset", "demo", "--limit", "1"]
     cmd += ["--groups", "2", "--max-clicks", "3", "--device", "cpu", "--out", str(run)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=180)
+    proc = run_rclicks(*cmd, plugins=PLUGINS, timeout=180)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for name in ("per_click.parquet", "summary.json", "run.json"):
         assert (run / name).is_file(), name
