@@ -39,3 +39,20 @@ def run_cli(
         env=env,
         cwd=cwd,
     )
+
+
+def host_with(kind: str, name: str, factory, plugin: str = "test-plugin"):
+    """A fresh process-wide plugin host with one more component, registered through a real
+    ``rclicks_register_<kind>`` hook (``kind``: models, simulators or datasets)."""
+    import types
+
+    import rclicks
+    from rclicks.plugins import reset_host
+
+    @rclicks.hookimpl
+    def hook(register):
+        register(name, factory)
+
+    host = reset_host()
+    host.register_plugin(types.SimpleNamespace(**{f"rclicks_register_{kind}": hook}), plugin)
+    return host

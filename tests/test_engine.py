@@ -10,11 +10,10 @@ import pytest
 
 import rclicks
 from rclicks.engine import Protocol, plan, run_instance
-from rclicks.plugins import reset_host
 from rclicks.run import EvalConfig, evaluate
 from rclicks.simulators import DistanceSimulator
 from rclicks.testing import tiny_dataset
-from tests.helpers import fake_distribution, run_cli
+from tests.helpers import fake_distribution, host_with, run_cli
 
 
 def rows_without_seconds(path):
@@ -89,13 +88,7 @@ class CountingModel:
 def test_full_protocol_encodes_each_image_once_and_batches_all_trajectories(tmp_path):
     model = CountingModel()
 
-    class Plug:
-        @rclicks.hookimpl
-        def rclicks_register_models(self, register):
-            register("counting", lambda: model)
-
-    host = reset_host()
-    host.register_plugin(Plug(), "counting-plugin")
+    host = host_with("models", "counting", lambda: model, "counting-plugin")
     res = evaluate(
         EvalConfig(
             model="counting",
@@ -178,13 +171,7 @@ def test_plugin_error_on_one_instance_is_recorded_and_the_run_goes_on(tmp_path):
     model = FailsOnSecondImage()
     model.bad_shape = ds[1].image.shape[:2]
 
-    class Plug:
-        @rclicks.hookimpl
-        def rclicks_register_models(self, register):
-            register("flaky", lambda: model)
-
-    host = reset_host()
-    host.register_plugin(Plug(), "flaky-plugin")
+    host = host_with("models", "flaky", lambda: model, "flaky-plugin")
     cfg = EvalConfig(
         model="flaky",
         simulators=["distance"],
@@ -265,13 +252,7 @@ def test_a_dataset_that_can_only_be_iterated_streams_in_one_process(tmp_path):
 
     ds = Stream()
 
-    class Plug:
-        @rclicks.hookimpl
-        def rclicks_register_datasets(self, register):
-            register("stream", lambda: ds)
-
-    host = reset_host()
-    host.register_plugin(Plug(), "stream-plugin")
+    host = host_with("datasets", "stream", lambda: ds, "stream-plugin")
     res = evaluate(
         EvalConfig(
             model="geodesic",

@@ -8,12 +8,11 @@ import io
 import numpy as np
 import pytest
 
-import rclicks
 from rclicks.models.geodesic import make_model
-from rclicks.plugins import reset_host
 from rclicks.run import EvalConfig, evaluate
 from rclicks.simulators import BaselineSimulator, DistanceSimulator, UniformSimulator
 from rclicks.testing import check_model, check_simulator
+from tests.helpers import host_with
 
 
 def test_fixtures_come_from_the_entry_point(rclicks_tiny_dataset, rclicks_tiny_folder):
@@ -67,17 +66,11 @@ def test_region_density_fast_path_agrees_with_density(rclicks_tiny_dataset):
 def test_device_reaches_the_factories(tmp_path, rclicks_tiny_folder):
     seen = {}
 
-    class Plug:
-        @rclicks.hookimpl
-        def rclicks_register_models(self, register):
-            def factory(device="?"):
-                seen["device"] = device
-                return make_model()
+    def factory(device="?"):
+        seen["device"] = device
+        return make_model()
 
-            register("spy", factory)
-
-    host = reset_host()
-    host.register_plugin(Plug(), "spy-plugin")
+    host = host_with("models", "spy", factory, "spy-plugin")
     evaluate(
         EvalConfig(
             model="spy",
