@@ -111,7 +111,7 @@ def eval_cmd(
     from rclicks.plugins import UnknownNameError, get_host
     from rclicks.presets import PresetError, load_registry
     from rclicks.registry import ComponentError, parse_options
-    from rclicks.report import results_table
+    from rclicks.report import results_table, users_table
     from rclicks.run import EvalConfig, RunError, evaluate
 
     host = get_host()
@@ -163,6 +163,9 @@ def eval_cmd(
     except (UnknownNameError, PresetError, RunError, ComponentError, ValueError) as exc:
         _fail(str(exc))
     out_console.print(results_table(result.summary))
+    users = users_table(result.summary)
+    if users is not None:
+        out_console.print(users)
     out_console.print(
         f"Wrote {result.out}/per_click.parquet ({result.clicks} clicks), summary.json, run.json"
     )
@@ -341,9 +344,16 @@ def list_cmd(
     out_console.print(t)
 
 
+from rclicks import cli_score  # noqa: E402,F401  (registers score-simulator)
+
+
 def main() -> None:
     app()
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m rclicks.cli` runs this file as __main__, a second copy of the module; the
+    # subcommand modules (cli_score, ...) register on the importable rclicks.cli's app.
+    from rclicks.cli import main as _main
+
+    _main()

@@ -83,8 +83,8 @@ def plan(simulators: dict[str, Any], protocol: Protocol) -> list[TrajectorySpec]
     if wants_baseline:
         specs.append(TrajectorySpec(BASELINE, 0, 1))
     for name, sim in simulators.items():
-        if getattr(sim, "is_baseline", False):
-            continue
+        if getattr(sim, "is_baseline", False) or is_replay(sim):
+            continue  # replay trajectories depend on the instance: see run_instance
         if getattr(sim, "deterministic", False):
             specs.append(TrajectorySpec(name, 0, 1))
             continue
@@ -92,6 +92,32 @@ def plan(simulators: dict[str, Any], protocol: Protocol) -> list[TrajectorySpec]
             for r in range(1, protocol.repeats + 1):
                 specs.append(TrajectorySpec(name, g, r))
     return specs
+
+
+def is_replay(sim: Any) -> bool:
+    """A replay simulator (``replay = True``) provides recorded clicks instead of a density:
+    ``user_clicks(dataset, sample_id, instance_id, shape, instance_ids) -> list[Click]``; the
+    engine runs one single-click trajectory per recorded click (group 0, repeat = its index)."""
+    return bool(getattr(sim, "replay", False))
+
+
+def _replay_specs(
+    simulators: dict[str, Any], key: tuple[str, str, str], shape, instance_ids
+) -> list[tuple[TrajectorySpec, Any, list[Click]]]:
+    out = []
+    for name, sim in simulators.items():
+        if not is_replay(sim):
+            continue
+        recorded = list(sim.user_clicks(*key, shape, list(instance_ids)))
+        h, w = shape
+        for i, c in enumerate(recorded, start=1):
+            if not isinstance(c, Click) or not (0 <= c.x < w and 0 <= c.y < h):
+                raise PluginError(
+                    f"simulator {type(sim).__name__}.user_clicks returned {c!r}, expected a "
+                    f"Click inside the {h}×{w} image"
+                )
+            out.append((TrajectorySpec(name, 0, i), sim, [c]))
+    return out
 
 
 def trajectory_rng(seed: int, *key: Any) -> np.random.Generator:
@@ -111,6 +137,10 @@ class _Traj:
     clicks: list[Click] = field(default_factory=list)
     flat: list[int] = field(default_factory=list)  # the clicks as flat indices y * W + x
     state: Any = None
+    script: list[Click] | None = None  # recorded clicks of a replay trajectory
+
+    def active(self, k: int) -> bool:
+        return self.script is None or k <= len(self.script)
 
 
 def _as_prob(prob: Any, shape: tuple[int, int], model: Any) -> np.ndarray:
@@ -248,8 +278,10 @@ def run_instance(
     simulators: dict[str, Any],
     protocol: Protocol,
     key: tuple[str, str, str],
+    instance_ids: Sequence[str] | None = None,
 ) -> dict[str, list]:
     """All trajectories of one instance; returns the per-click rows as columns.
+    ``instance_ids``: every instance of the sample (for replay simulators); default: this one.
 
     Trajectories in the same state share work: at the first click all of them start from the
     empty prediction, so its error distances and each simulator's density are computed once.
@@ -266,12 +298,25 @@ def run_instance(
             protocol.seed, dataset, sample_id, instance_id, spec.simulator, spec.group, spec.repeat
         )
         trajs.append(_Traj(spec, sim, rng, start))
+    ids = [instance_id] if instance_ids is None else instance_ids
+    for spec, sim, script in _replay_specs(simulators, key, (h, w), ids):
+        trajs.append(
+            _Traj(spec, sim, np.random.Generator(np.random.PCG64(0)), start, script=script)
+        )
     rows: dict[str, list] = {name: [] for name in ROW_SCHEMA.names}
     for k in range(1, protocol.max_clicks + 1):
+        live = [t for t in trajs if t.active(k)]
+        if not live:
+            break
         distances: dict[int, tuple[DistanceMap, DistanceMap]] = {}
         # 1. the side of every trajectory's click, and the error region it falls in
         sides = []
-        for t in trajs:
+        for t in live:
+            if t.script is not None:  # a recorded click: nothing to simulate
+                c = t.script[k - 1]
+                t.clicks.append(c)
+                t.flat.append(c.y * w + c.x)
+                continue
             shared = distances.get(id(t.errors))
             if shared is None:
                 shared = tuple(distances_of(t.errors, (h, w)))
@@ -308,9 +353,9 @@ def run_instance(
             t.clicks.append(Click(x, y, positive))
             t.flat.append(y * w + x)
         t0 = time.perf_counter()
-        probs, states = _predict(model, embedding, trajs)
-        per_click = (time.perf_counter() - t0) / len(trajs)
-        for t, prob, state in zip(trajs, probs, states):
+        probs, states = _predict(model, embedding, live)
+        per_click = (time.perf_counter() - t0) / len(live)
+        for t, prob, state in zip(live, probs, states):
             prob = _as_prob(prob, (h, w), model)
             t.state = state
             iou, t.errors = target.evaluate(prob > threshold)
@@ -436,6 +481,7 @@ def process_sample(
                 simulators,
                 protocol,
                 key,
+                list(sample.instances),
             )
         except Exception as exc:  # noqa: BLE001 - recorded, the run goes on
             _error(folder, out, dataset, sample.sample_id, iid, "predict", exc)

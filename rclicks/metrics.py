@@ -162,13 +162,89 @@ def trajectories(columns: dict[str, np.ndarray], max_clicks: int) -> dict[str, A
     return out
 
 
+def replay_simulators(columns: dict[str, Sequence], max_clicks: int) -> list[str]:
+    """Simulators whose rows are replayed real clicks: only single-click trajectories, group 0,
+    told apart from simulated ones by their length (< max_clicks) or their repeats (> 1)."""
+    sims = np.asarray(columns["simulator"])
+    out = []
+    for name in np.unique(sims):
+        sel = sims == name
+        if (np.asarray(columns["group"])[sel] != 0).any():
+            continue
+        single = bool((np.asarray(columns["click"])[sel] == 1).all())
+        many = int(np.max(np.asarray(columns["repeat"])[sel])) > 1
+        if single and (max_clicks > 1 or many):
+            out.append(str(name))
+    return out
+
+
 def summarize(
-    columns: dict[str, Sequence], max_clicks: int, thresholds: Sequence[float] = THRESHOLDS
+    columns: dict[str, Sequence],
+    max_clicks: int,
+    thresholds: Sequence[float] = THRESHOLDS,
+    replay: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """One entry per (dataset, simulator), recomputed from the per-click rows alone."""
+    """One entry per (dataset, simulator), recomputed from the per-click rows alone.
+    ``replay``: simulators replaying real users' first clicks (default: recognised from the
+    rows, see :func:`replay_simulators`); they get ``kind = "users"`` entries."""
     cols = {k: np.asarray(v) for k, v in columns.items()}
     if len(cols.get("click", [])) == 0:
         return []
+    if replay is None:
+        replay = replay_simulators(cols, max_clicks)
+    rep = np.isin(cols["simulator"], np.asarray(list(replay), dtype=object))
+    results = _users({k: v[rep] for k, v in cols.items()}) if rep.any() else []
+    if not rep.all():
+        results += _simulated({k: v[~rep] for k, v in cols.items()}, max_clicks, thresholds)
+    return sorted(results, key=lambda e: (e["dataset"], e["simulator"]))
+
+
+def _users(cols: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """IoU after each user's first click, and the User NSR (per-instance std / mean of those
+    IoUs across users: how unequal the first click leaves people), per dataset and instance."""
+    first = cols["click"] == 1
+    results = []
+    pairs = sorted({(d, s) for d, s in zip(cols["dataset"], cols["simulator"])})
+    for dataset, simulator in pairs:
+        sel = first & (cols["dataset"] == dataset) & (cols["simulator"] == simulator)
+        acc: dict[tuple[str, str], list[float]] = {}
+        for sid, iid, v in zip(cols["sample_id"][sel], cols["instance_id"][sel], cols["iou"][sel]):
+            acc.setdefault((str(sid), str(iid)), []).append(float(v))
+        per = []
+        for (sid, iid), vals in sorted(acc.items()):
+            a = np.asarray(vals)
+            mean, std = float(a.mean()), float(a.std())
+            per.append(
+                {
+                    "sample_id": sid,
+                    "instance_id": iid,
+                    "users": int(a.size),
+                    "IoU@1": mean,
+                    "IoU@1_std": std,
+                    "User NSR": std / mean if mean > 0 else None,
+                }
+            )
+        nsr = [p["User NSR"] for p in per if p["User NSR"] is not None]
+        results.append(
+            {
+                "dataset": dataset,
+                "simulator": simulator,
+                "kind": "users",
+                "instances": len(per),
+                "users": int(np.count_nonzero(sel)),
+                "IoU@1": float(np.mean([p["IoU@1"] for p in per])),
+                "IoU@1_std": float(np.mean([p["IoU@1_std"] for p in per])),
+                "User NSR": float(np.mean(nsr)) if nsr else None,
+                "SPC": float(cols["seconds"][sel].mean()),
+                "per_instance": per,
+            }
+        )
+    return results
+
+
+def _simulated(
+    cols: dict[str, np.ndarray], max_clicks: int, thresholds: Sequence[float]
+) -> list[dict[str, Any]]:
     tr = trajectories(cols, max_clicks)
     ious = tr["iou"]
     nocs = {t: np.array([noc(r, t, max_clicks) for r in ious]) for t in thresholds}

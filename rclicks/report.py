@@ -46,6 +46,8 @@ def results_table(summary: dict[str, Any], title: str | None = None) -> Table:
             col, justify="left" if col in ("Dataset", "Simulator") else "right", no_wrap=True
         )
     for e in summary.get("results", []):
+        if e.get("kind") == "users":
+            continue  # see users_table
         grouped = e.get("kind") == "groups"
         table.add_row(
             e["dataset"],
@@ -61,5 +63,34 @@ def results_table(summary: dict[str, Any], title: str | None = None) -> Table:
             _pct(e.get("dGR@90")) if grouped else "",
             _f(e.get("NSR"), 3) if grouped else "",
             _f(1000 * e["SPC"], 2),
+        )
+    return table
+
+
+def users_table(summary: dict[str, Any]) -> Table | None:
+    """Real users' first clicks (the ``users`` simulator): IoU@1 and User NSR per dataset, next
+    to the robot's first-click IoU when the baseline ran too. ``None`` without such entries."""
+    entries = [e for e in summary.get("results", []) if e.get("kind") == "users"]
+    if not entries:
+        return None
+    base = {
+        e["dataset"]: e.get("1-mIoU")
+        for e in summary.get("results", [])
+        if e["simulator"] == "baseline"
+    }
+    table = Table(title="real users' first clicks", header_style="bold")
+    for col in ("Dataset", "Simulator", "Inst.", "Clicks", "IoU@1", "baseline IoU@1", "User NSR"):
+        table.add_column(
+            col, justify="left" if col in ("Dataset", "Simulator") else "right", no_wrap=True
+        )
+    for e in entries:
+        table.add_row(
+            e["dataset"],
+            e["simulator"],
+            str(e["instances"]),
+            str(e["users"]),
+            f"{_f(e['IoU@1'], 3)} ± {_f(e['IoU@1_std'], 3)}",
+            _f(base.get(e["dataset"]), 3),
+            _f(e.get("User NSR"), 3),
         )
     return table

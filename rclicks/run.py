@@ -28,6 +28,7 @@ from rclicks.engine import (
     Protocol,
     RunFolder,
     SampleOutcome,
+    is_replay,
     iter_pending,
     process_sample,
 )
@@ -327,7 +328,8 @@ def evaluate(
 
     # 5. merge, summarise
     table = merge(out, folder)
-    summary = build_summary(table, protocol, run_info)
+    replay = [n for n, sim in comp.simulators.items() if is_replay(sim)]
+    summary = build_summary(table, protocol, run_info, replay)
     _write_json(out / "summary.json", summary)
     errors = _count_errors(out)
     run_info["finished"] = _now()
@@ -378,13 +380,20 @@ def table_columns(table: pa.Table) -> dict[str, np.ndarray]:
     return cols
 
 
-def build_summary(table: pa.Table, protocol: Protocol, run_info: dict[str, Any]) -> dict:
+def build_summary(
+    table: pa.Table,
+    protocol: Protocol,
+    run_info: dict[str, Any],
+    replay: list[str] | None = None,
+) -> dict:
     cols = table_columns(table)
+    results = summarize(cols, protocol.max_clicks, replay=replay or []) if table.num_rows else []
     return {
         "rclicks": run_info.get("rclicks"),
         "model": run_info["model"]["name"],
         "protocol": asdict(protocol),
-        "results": summarize(cols, protocol.max_clicks) if table.num_rows else [],
+        "replay": replay or [],
+        "results": results,
     }
 
 

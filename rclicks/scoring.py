@@ -1,0 +1,459 @@
+"""Scoring click simulators against real clicks (``rclicks score-simulator``).
+
+For every click set of ``clicks.csv`` on the dataset (one image, one object, one round) the
+simulator's density is compared with where people really clicked (CONTRACT §7):
+
+- PDE: mean of the sum-normalised density at the real clicks (higher is better);
+- NSS: mean of the standardised density at the real clicks (higher is better);
+- KS: share of ``batches`` sampled click sets, each as large as the real one, whose 2-D
+  two-sample KS p-value against the real clicks exceeds 0.05 (higher is better);
+- WD: Wasserstein-1 distance between a sampled set and the real clicks / object box diagonal,
+  averaged over the batches (lower is better);
+- PL1: mean over all (real, sampled) pairs of |dx| / box width + |dy| / box height, averaged over
+  the batches (lower is better).
+
+By default the density counts only inside the error region (what rclicks does with a
+simulator); ``whole_map=True`` scores the map as the simulator returns it (the reference
+scored the clickability network's map that way).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rclicks.engine import trajectory_rng
+from rclicks.metrics import _pearson, nss, pde
+from rclicks.realclicks import ClickTarget
+
+METRICS = ("PDE", "NSS", "KS", "WD", "PL1")
+HIGHER_IS_BETTER = {"PDE": True, "NSS": True, "KS": True, "WD": False, "PL1": False}
+KS_ALPHA = 0.05
+
+
+# -- vectorised metrics over batches of sampled clicks ----------------------------------------
+
+
+def _quadrant_counts(px: np.ndarray, py: np.ndarray, x: np.ndarray, y: np.ndarray):
+    """Fractions of the points (x, y) (shape (..., m)) in the quadrants around each origin
+    (px, py) (shape (..., n)): (<=, <=), (<=, >), (>, <=); the fourth is the rest."""
+    left = x[..., None, :] <= px[..., :, None]
+    below = y[..., None, :] <= py[..., :, None]
+    m = x.shape[-1]
+    a = np.count_nonzero(left & below, axis=-1) / m
+    b = np.count_nonzero(left & ~below, axis=-1) / m
+    c = np.count_nonzero(~left & below, axis=-1) / m
+    return np.stack([a, b, c, 1.0 - a - b - c], axis=-1)  # (..., n, 4)
+
+
+def _max_gap(x1, y1, x2, y2) -> np.ndarray:
+    """Peacock's maximal quadrant difference with origins at sample 1's points, per batch."""
+    n1 = x1.shape[-1]
+    d = _quadrant_counts(x1, y1, x1, y1) - _quadrant_counts(x1, y1, x2, y2)
+    d[..., 0] -= 1.0 / n1  # the origin itself: counted on either side, as Fasano-Franceschini
+    flat = d.reshape(d.shape[:-2] + (-1,))
+    return np.maximum(-flat.min(axis=-1), flat.max(axis=-1) + 1.0 / n1)
+
+
+def _pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    xc = x - x.mean(axis=-1, keepdims=True)
+    yc = y - y.mean(axis=-1, keepdims=True)
+    den = np.sqrt((xc * xc).sum(axis=-1) * (yc * yc).sum(axis=-1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (xc * yc).sum(axis=-1) / den
+    return np.where(den == 0, np.nan, np.clip(r, -1.0, 1.0))
+
+
+def ks2d_pvalues(x1, y1, xs2, ys2) -> np.ndarray:
+    """2-D two-sample KS p-values (Peacock / Fasano–Franceschini statistic, analytic p-value
+    with the Press et al. correlation correction) of one sample (x1, y1) against each row of
+    the batches ``xs2``, ``ys2`` (shape B × n2), all at once. NaN where a sample has a constant
+    coordinate (no correlation defined), as the reference."""
+    from scipy.stats import kstwobign
+
+    x1 = np.asarray(x1, dtype=np.float64).ravel()
+    y1 = np.asarray(y1, dtype=np.float64).ravel()
+    xs2 = np.atleast_2d(np.asarray(xs2, dtype=np.float64))
+    ys2 = np.atleast_2d(np.asarray(ys2, dtype=np.float64))
+    b, n2 = xs2.shape
+    n1 = x1.size
+    if n1 < 2 or n2 < 2:
+        raise ValueError("ks2d_pvalues needs samples of at least 2 points")
+    bx1 = np.broadcast_to(x1, (b, n1))
+    by1 = np.broadcast_to(y1, (b, n1))
+    d = 0.5 * (_max_gap(bx1, by1, xs2, ys2) + _max_gap(xs2, ys2, bx1, by1))
+    sqen = math.sqrt(n1 * n2 / (n1 + n2))
+    r1 = _pearson(x1, y1)
+    r2 = _pearson_rows(xs2, ys2)
+    r = np.sqrt(1.0 - (r1 * r1 + r2 * r2) / 2.0)
+    return kstwobign.sf(d * sqen / (1.0 + r * (0.25 - 0.75 / sqen)))
+
+
+def wasserstein_equal(a: np.ndarray, b: np.ndarray) -> float:
+    """Wasserstein-1 distance (Euclidean ground cost) between two point sets of equal size and
+    uniform weights: the optimal assignment's mean cost (Birkhoff: an optimal transport plan
+    between such sets is a permutation). Equals ``scipy.stats.wasserstein_distance_nd``."""
+    from scipy.optimize import linear_sum_assignment
+
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"point sets differ in shape: {a.shape} vs {b.shape}")
+    cost = np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(axis=-1))
+    rows, cols = linear_sum_assignment(cost)
+    return float(cost[rows, cols].mean())
+
+
+def _pl1_batch(xr, yr, xs, ys, w: float, h: float) -> float:
+    dx = np.abs(xr[:, None] - xs[None, :]).mean() / w
+    dy = np.abs(yr[:, None] - ys[None, :]).mean() / h
+    return float(dx + dy)
+
+
+# -- one click set ----------------------------------------------------------------------------
+
+
+def sample_from(density: np.ndarray, n: int, rng: np.random.Generator):
+    """``n`` pixels drawn proportionally to ``density``: (xs, ys)."""
+    flat = np.asarray(density, dtype=np.float64).ravel()
+    support = np.flatnonzero(flat > 0)
+    p = flat[support]
+    idx = support[rng.choice(support.size, size=n, p=p / p.sum())]
+    ys, xs = np.divmod(idx, density.shape[1])
+    return xs, ys
+
+
+def score_density(
+    density: np.ndarray,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    box_hw: tuple[int, int],
+    rng: np.random.Generator,
+    batches: int = 100,
+) -> dict[str, float]:
+    """PDE, NSS, KS, WD and PL1 of one density against real clicks (xs, ys)."""
+    xs = np.asarray(xs, dtype=np.int64)
+    ys = np.asarray(ys, dtype=np.int64)
+    n = xs.size
+    h, w = (max(int(box_hw[0]), 1), max(int(box_hw[1]), 1))
+    out = {"PDE": pde(density, xs, ys), "NSS": nss(density, xs, ys)}
+    sx, sy = sample_from(density, n * batches, rng)
+    sx = sx.reshape(batches, n).astype(np.float64)
+    sy = sy.reshape(batches, n).astype(np.float64)
+    if n >= 2:
+        p = ks2d_pvalues(xs, ys, sx, sy)
+        out["KS"] = float(np.mean(p > KS_ALPHA))  # NaN p-values count as rejections
+    else:
+        out["KS"] = float("nan")
+    real = np.stack([ys, xs], axis=1).astype(np.float64)
+    diag = math.hypot(h, w)
+    out["WD"] = float(
+        np.mean([wasserstein_equal(np.stack([sy[i], sx[i]], 1), real) for i in range(batches)])
+        / diag
+    )
+    xr, yr = xs.astype(np.float64), ys.astype(np.float64)
+    out["PL1"] = float(np.mean([_pl1_batch(xr, yr, sx[i], sy[i], w, h) for i in range(batches)]))
+    return out
+
+
+# -- a whole dataset --------------------------------------------------------------------------
+
+
+@dataclass
+class ScoreConfig:
+    batches: int = 100
+    seed: int = 0
+    whole_map: bool = False
+
+
+def _densities(sim: Any, group: list[ClickTarget]) -> list[np.ndarray]:
+    image = group[0].sample.image
+    batch = getattr(sim, "density_batch", None)
+    if batch is not None:
+        n = len(group)
+        dens = list(batch([image] * n, [t.gt for t in group], [t.error for t in group]))
+    else:
+        dens = [sim.density(image, t.gt, t.error) for t in group]
+    out = []
+    for t, d in zip(group, dens):
+        d = np.asarray(d, dtype=np.float64)
+        if d.shape != t.gt.shape:
+            raise ValueError(
+                f"simulator {type(sim).__name__} returned a density of shape {d.shape} for "
+                f"{t.clicks.full_stem}, expected {t.gt.shape}"
+            )
+        if not np.isfinite(d).all() or (d < 0).any():
+            raise ValueError(
+                f"simulator {type(sim).__name__} returned a density with negative or "
+                f"non-finite values for {t.clicks.full_stem}"
+            )
+        out.append(d)
+    return out
+
+
+def score_targets(
+    simulators: dict[str, Any],
+    targets: Iterable[ClickTarget],
+    config: ScoreConfig,
+    dataset: str,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """One row per (click set, simulator). Targets of the same image are scored together
+    (one ``density_batch`` call per simulator and image). Deterministic per seed: each row's
+    sampling generator derives from (seed, dataset, full_stem, simulator)."""
+    rows: list[dict[str, Any]] = []
+    pending: list[ClickTarget] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        usable = [t for t in pending if t.xs.size and t.error.any()]
+        for name, sim in simulators.items():
+            dens = _densities(sim, usable) if usable else []
+            for t, d in zip(usable, dens):
+                fallback = False
+                if not config.whole_map:
+                    d = d * t.error
+                if not d.any():
+                    d, fallback = t.error.astype(np.float64), True
+                rng = trajectory_rng(config.seed, dataset, t.clicks.full_stem, name)
+                m = score_density(d, t.xs, t.ys, t.box_hw, rng, config.batches)
+                row = {
+                    "dataset": dataset,
+                    "full_stem": t.clicks.full_stem,
+                    "sample_id": t.sample.sample_id,
+                    "instance_id": t.instance_id,
+                    "click_type": t.clicks.click_type,
+                    "model_type": t.clicks.model_type,
+                    "simulator": name,
+                    "clicks": int(t.xs.size),
+                    **m,
+                    "fallback": fallback,
+                }
+                rows.append(row)
+                if on_row is not None:
+                    on_row(row)
+        pending.clear()
+
+    for t in targets:
+        if pending and t.sample.sample_id != pending[0].sample.sample_id:
+            flush()
+        pending.append(t)
+    flush()
+    return rows
+
+
+def mean_rows(rows: Sequence[dict[str, Any]], by_click_type: bool = True) -> list[dict[str, Any]]:
+    """Means of every metric per (dataset, simulator) over click sets (``click_type`` "all"),
+    and per click type when ``by_click_type``; NaN values (KS of single clicks) are skipped."""
+    keys: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        keys.setdefault((r["dataset"], r["simulator"], "all"), []).append(r)
+        if by_click_type:
+            keys.setdefault((r["dataset"], r["simulator"], r["click_type"]), []).append(r)
+    out = []
+    order = {"all": 0, "first": 1, "fn": 2, "fp": 3}
+    for (ds, sim, ct), group in sorted(keys.items(), key=lambda kv: (kv[0][0], order[kv[0][2]])):
+        entry: dict[str, Any] = {
+            "dataset": ds,
+            "simulator": sim,
+            "click_type": ct,
+            "sets": len(group),
+        }
+        for m in METRICS:
+            vals = np.array([g[m] for g in group], dtype=np.float64)
+            vals = vals[np.isfinite(vals)]
+            entry[m] = float(vals.mean()) if vals.size else None
+        out.append(entry)
+    return out
+
+
+# -- the command's Python API -------------------------------------------------------------------
+
+
+@dataclass
+class ScoreRun:
+    """``rclicks score-simulator``'s settings."""
+
+    simulators: list[str]
+    clicks: str
+    dataset: str
+    prev_masks: str | None = None
+    click_types: list[str] | None = None  # default: every type in the file
+    input_device: str = "all"
+    clicks_dataset: str | None = None  # the dataset's name in clicks.csv (default: its own)
+    batches: int = 100
+    seed: int = 0
+    whole_map: bool = False
+    limit: int | None = None  # click sets
+    device: str = "auto"
+    sim_options: dict[str, Any] | None = None
+    data_options: dict[str, Any] | None = None
+    registry_path: str | None = None
+    out: str | None = None
+
+
+@dataclass
+class ScoreResult:
+    out: Any
+    rows: list[dict[str, Any]]
+    means: list[dict[str, Any]]
+    unmatched: list[str]
+
+
+def _write_csv(path, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
+    import csv
+    import os
+
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in columns})
+    os.replace(tmp, path)
+
+
+ROW_COLUMNS = (
+    "dataset",
+    "full_stem",
+    "sample_id",
+    "instance_id",
+    "click_type",
+    "model_type",
+    "simulator",
+    "clicks",
+    *METRICS,
+    "fallback",
+)
+MEAN_COLUMNS = ("dataset", "simulator", "click_type", "sets", *METRICS)
+
+
+def run_scoring(cfg: ScoreRun, progress: Callable[[str, dict], None] | None = None, host=None):
+    """Resolve the simulators and the dataset, check every input, score, write
+    ``per_image.csv``, ``mean.csv`` and ``score.json`` into ``cfg.out``."""
+    import json
+    import time
+    from pathlib import Path
+
+    from rclicks.datasets.folder import DatasetError, check_dataset
+    from rclicks.plugins import get_host
+    from rclicks.presets import load_registry
+    from rclicks.realclicks import ClicksFileError, check_prev_masks, load_clicks, targets
+    from rclicks.registry import instantiate, resolve
+    from rclicks.run import RunError, resolve_device
+
+    progress = progress or (lambda event, info: None)
+    host = host or get_host()
+    registry = load_registry(cfg.registry_path)
+    if cfg.batches < 1:
+        raise ValueError(f"--batches must be >= 1, got {cfg.batches}")
+    if cfg.input_device not in ("all", "pc", "mobile"):
+        raise ValueError(f"--input-device must be all, pc or mobile; got {cfg.input_device!r}")
+    table = load_clicks(cfg.clicks)
+    data_r = resolve("datasets", cfg.dataset, cfg.data_options, registry, host)
+    sim_r = {s: resolve("simulators", s, cfg.sim_options, registry, host) for s in cfg.simulators}
+    dataset = instantiate(data_r)
+    label = str(getattr(dataset, "name", cfg.dataset))
+    csv_name = cfg.clicks_dataset or label
+    types = cfg.click_types or ["first", "fn", "fp"]
+    bad = [t for t in types if t not in ("first", "fn", "fp")]
+    if bad:
+        raise ValueError(f"--click-type must be first, fn or fp; got {', '.join(bad)}")
+    sets = table.sets(dataset=csv_name, click_types=types)
+    if not sets:
+        known = ", ".join(table.datasets()) or "none"
+        raise ClicksFileError(
+            f"{table.path}: no {'/'.join(types)} click sets for dataset {csv_name!r} "
+            f"(datasets in the file: {known}); use --clicks-dataset to name it"
+        )
+    if cfg.limit is not None:
+        sets = sets[: cfg.limit]
+    prev = Path(cfg.prev_masks) if cfg.prev_masks else None
+    problems = check_prev_masks(sets, prev)
+    if problems:
+        raise ClicksFileError(
+            f"{len(problems)} previous mask(s) missing:\n  " + "\n  ".join(problems[:20])
+        )
+    wanted = {s.image_stem for s in sets}
+    ds_problems = check_dataset(dataset) if hasattr(dataset, "check") else []
+    if ds_problems:
+        raise DatasetError(label, ds_problems)
+    device = resolve_device(cfg.device)
+    sims = {name: instantiate(r, device) for name, r in sim_r.items()}
+    if any(getattr(s, "replay", False) for s in sims.values()):
+        raise RunError("the users simulator replays clicks; it cannot be scored against them")
+    out = Path(cfg.out) if cfg.out else _default_out()
+    out.mkdir(parents=True, exist_ok=True)
+
+    samples = _samples_for(dataset, wanted)
+    unmatched: list[str] = []
+    progress("start", {"sets": len(sets), "simulators": len(sims)})
+    started = time.time()
+    rows = score_targets(
+        sims,
+        targets(samples, sets, prev, cfg.input_device, unmatched),
+        ScoreConfig(cfg.batches, cfg.seed, cfg.whole_map),
+        label,
+        on_row=lambda r: progress("row", r),
+    )
+    progress("end", {})
+    means = mean_rows(rows)
+    _write_csv(out / "per_image.csv", rows, ROW_COLUMNS)
+    _write_csv(out / "mean.csv", means, MEAN_COLUMNS)
+    info = {
+        "rclicks": _version(),
+        "clicks": str(cfg.clicks),
+        "dataset": label,
+        "clicks_dataset": csv_name,
+        "simulators": {n: {"options": r.options} for n, r in sim_r.items()},
+        "click_types": types,
+        "input_device": cfg.input_device,
+        "batches": cfg.batches,
+        "seed": cfg.seed,
+        "whole_map": cfg.whole_map,
+        "device": device,
+        "sets": len(rows) // max(len(sims), 1),
+        "unmatched": unmatched,
+        "seconds": round(time.time() - started, 3),
+        "means": means,
+    }
+    (out / "score.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
+    return ScoreResult(out, rows, means, unmatched)
+
+
+def _samples_for(dataset: Any, wanted: set[str]):
+    """The dataset's samples that carry click sets (loading only those when indexable)."""
+    if hasattr(dataset, "sample_ids") and hasattr(dataset, "__getitem__"):
+        for i, sid in enumerate(dataset.sample_ids()):
+            if sid in wanted:
+                yield dataset[i]
+        return
+    for s in dataset:
+        if s.sample_id in wanted:
+            yield s
+
+
+def _default_out():
+    import time
+    from pathlib import Path
+
+    base = Path("runs") / time.strftime("score-%Y%m%d-%H%M%S")
+    out, k = base, 1
+    while out.exists():
+        k += 1
+        out = Path(f"{base}-{k}")
+    return out
+
+
+def _version() -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("rclicks")
+    except PackageNotFoundError:
+        return None
