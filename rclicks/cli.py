@@ -344,7 +344,9 @@ def list_cmd(
     out_console.print(t)
 
 
-from rclicks import cli_score  # noqa: E402,F401  (registers score-simulator)
+# subcommands living in their own modules register themselves on `app` when imported:
+# datasets check|show, score-simulator, train-clickability
+from rclicks import cli_datasets, cli_score, cli_train  # noqa: E402,F401
 
 
 def main() -> None:

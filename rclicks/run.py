@@ -21,7 +21,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from rclicks.datasets.folder import DatasetError, check_dataset
+from rclicks.datasets.folder import DatasetError
+from rclicks.datasets.manifest import (
+    MANIFEST_FILE,
+    check_and_manifest,
+    prefetch_safe,
+    write_manifest,
+)
+from rclicks.datasets.prefetch import default_depth, prefetch
 from rclicks.engine import (
     ROW_SCHEMA,
     SORT_KEYS,
@@ -64,6 +71,9 @@ class EvalConfig:
     resume: bool = False
     registry_path: str | None = None
     benchmark: str | None = None
+    #: samples decoded ahead of the model in background threads (None: $RCLICKS_PREFETCH or 4;
+    #: 0: off). Never changes the results, only when the decoding happens.
+    prefetch: int | None = None
 
     def protocol(self) -> Protocol:
         return Protocol(self.groups, self.repeats, self.max_clicks, self.seed, self.baseline)
@@ -197,7 +207,10 @@ def _worker_init(cfg_dict: dict[str, Any], device: str, out: str) -> None:
 def _worker_run(dataset_name: str, ds_label: str, index: int) -> SampleOutcome:
     comp: _Components = _WORKER["components"]
     ds = comp.dataset(dataset_name)
-    sample = ds[index]
+    try:
+        sample = ds[index]
+    except Exception as exc:  # noqa: BLE001 - recorded, the run goes on
+        return _load_failed(_WORKER["folder"], ds_label, ds, index, exc)
     return process_sample(
         comp.model, comp.simulators, _WORKER["protocol"], _WORKER["folder"], ds_label, sample
     )
@@ -219,10 +232,15 @@ def evaluate(
     # 1. the data, before any model work
     datasets = {name: comp.dataset(name) for name in cfg.datasets}
     problems: list[str] = []
-    for ds in datasets.values():
-        problems += check_dataset(ds, cfg.limit)
+    manifests: dict[str, dict[str, Any]] = {}
+    for n, ds in datasets.items():
+        found, manifest = check_and_manifest(ds, cfg.limit)
+        problems += found
+        if manifest is not None:
+            manifests[n] = manifest
     if problems:
         raise DatasetError(", ".join(cfg.datasets), problems)
+    depth = default_depth() if cfg.prefetch is None else max(0, int(cfg.prefetch))
     # worker processes load samples by index; a dataset that can only be iterated runs here
     indexable = all(
         hasattr(ds, "__getitem__") and hasattr(ds, "sample_ids") for ds in datasets.values()
@@ -252,6 +270,8 @@ def evaluate(
                 "dataset": getattr(datasets[n], "name", n),
                 "samples": len(datasets[n]),
                 "sha256": getattr(datasets[n], "fingerprint", None),
+                "manifest_sha256": manifests[n]["sha256"],
+                "instances": manifests[n]["instances"],
             }
             for n, r in comp.data_r.items()
         ],
@@ -284,6 +304,7 @@ def evaluate(
             )
         run_info["started"] = _now()
     folder.prepare()
+    write_manifest(out / MANIFEST_FILE, list(manifests.values()), run_info["rclicks"])
     run_info["status"] = "running"
     _write_json(run_json, run_info)
 
@@ -308,11 +329,19 @@ def evaluate(
         progress("sample", {"instances": o.instances_done, "clicks": o.clicks, "errors": o.errors})
 
     if workers == 1 or len(work) <= 1:
-        for n, label, i, sample in work:
-            ds = datasets[n]
-            if sample is None:
-                sample = ds[i]
+        # indexable datasets decode ahead of the model in threads, in order (see prefetch)
+        ahead = depth if indexable and all(prefetch_safe(d) for d in datasets.values()) else 0
+
+        def load(item: tuple) -> Any:
+            n, _label, i, sample = item
+            return sample if sample is not None else datasets[n][i]
+
+        for (n, label, i, _), sample, exc in prefetch(load, work, ahead):
+            if exc is not None:
+                done(_load_failed(folder, label, datasets[n], i, exc))
+                continue
             done(process_sample(comp.model, comp.simulators, protocol, folder, label, sample))
+            del sample
     else:
         ctx = get_context("spawn")
         cfg_dict = asdict(cfg)
@@ -338,6 +367,20 @@ def evaluate(
     _write_json(run_json, run_info)
     progress("end", {"clicks": totals.clicks})
     return RunResult(out, summary, errors, table.num_rows)
+
+
+def _load_failed(folder: RunFolder, label: str, ds: Any, index: int, exc: BaseException):
+    """A sample that passed the check but cannot be read now (a file changed or vanished):
+    recorded in ``errors.jsonl`` (stage ``dataset``); ``--resume`` tries it again."""
+    from rclicks.engine import _error
+
+    try:
+        sample_id = ds.sample_ids()[index]
+    except Exception:  # noqa: BLE001
+        sample_id = f"#{index}"
+    out = SampleOutcome(label, sample_id)
+    _error(folder, out, label, sample_id, "", "dataset", exc)
+    return out
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -407,7 +450,13 @@ def _count_errors(out: Path) -> int:
         if line.strip():
             rec = json.loads(line)
             latest[(rec["dataset"], rec["sample_id"], rec["instance_id"])] = rec
-    pending = {k: v for k, v in latest.items() if not folder.instance_file(*k).exists()}
+
+    def finished(k: tuple) -> bool:
+        if k[2] == "":  # the sample could not be loaded: done once the sample is done
+            return folder.sample_marker(k[0], k[1]).exists()
+        return folder.instance_file(*k).exists()
+
+    pending = {k: v for k, v in latest.items() if not finished(k)}
     tmp = path.with_suffix(".jsonl.tmp")
     tmp.write_text("".join(json.dumps(v, ensure_ascii=False) + "\n" for v in pending.values()))
     os.replace(tmp, path)

@@ -19,6 +19,7 @@ torch and torchvision are imported lazily: importing this module costs nothing.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +33,8 @@ __all__ = [
     "CHECKPOINT_NAME",
     "CHECKPOINT_URL",
     "make_clickability",
+    "net_options",
+    "NET_JSON",
 ]
 
 SIZE = 416
@@ -41,6 +44,9 @@ CHECKPOINT_NAME = "clickability_model.pth"
 CHECKPOINT_URL = "https://drive.google.com/drive/folders/1ERy2swCS35qT_J0B-QQsPCfyzXbPODK7"
 CHECKPOINT_SHA256: str | None = None  # no published checksum is known
 ENV_VAR = "RCLICKS_CHECKPOINTS"
+# Beside a checkpoint trained by ``rclicks train-clickability``: the ``ClickabilityNet``
+# keyword arguments of a reduced-width network (absent for the official architecture).
+NET_JSON = "net.json"
 
 
 class CheckpointNotFoundError(FileNotFoundError):
@@ -123,9 +129,13 @@ def resolve_checkpoint(checkpoint: str | os.PathLike | None) -> Path:
 def load_state_dict(path: Path, sha256: str | None = None) -> dict:
     """Read a checkpoint: a raw ``state_dict``, or a dict holding one under ``state_dict`` or
     ``model``; a common ``module.`` prefix is stripped."""
+    return _unwrap(_load_object(path, sha256), path)
+
+
+def _load_object(path: Path, sha256: str | None = None):
     import torch
 
-    if sha256 is not None:
+    if sha256 is not None and str(sha256).strip():  # "" (an unset ${VAR:-}) = no check
         got = _sha256(path)
         if got.lower() != sha256.strip().lower():
             raise ChecksumError(
@@ -141,6 +151,10 @@ def load_state_dict(path: Path, sha256: str | None = None) -> dict:
             f"torch.load(weights_only=True): {exc}. The file must hold plain tensors (a "
             f"state_dict), as the official {CHECKPOINT_NAME} does."
         ) from exc
+    return obj
+
+
+def _unwrap(obj, path: Path) -> dict:
     if isinstance(obj, dict):
         for key in ("state_dict", "model"):
             inner = obj.get(key)
@@ -248,6 +262,67 @@ class ClickabilitySimulator:
         return out
 
 
+def net_options(value: Any) -> dict | None:
+    """``ClickabilityNet`` keyword arguments from ``value``: a dict, JSON text (``{...}``) or
+    the path of a JSON file; ``None`` stays ``None``. Unknown keys are an error."""
+    from rclicks.nets.segnext import DEFAULT_NET_OPTIONS
+
+    if value is None or value == "":
+        return None
+    if isinstance(value, (str, os.PathLike)):
+        text = str(value).strip()
+        if text.startswith("{"):
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(
+                    f"clickability simulator: net={text!r} is not JSON: {exc}"
+                ) from None
+        else:
+            path = Path(text).expanduser()
+            if not path.is_file():
+                raise ValueError(
+                    f"clickability simulator: net={text!r}: no such JSON file (net takes the "
+                    f"path of a {NET_JSON} or a JSON object of ClickabilityNet options)"
+                )
+            try:
+                value = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as exc:
+                raise ValueError(
+                    f"clickability simulator: {path}: unreadable JSON: {exc}"
+                ) from None
+    if not isinstance(value, dict):
+        raise ValueError(
+            f"clickability simulator: net options must be a JSON object, got {value!r}"
+        )
+    unknown = sorted(set(value) - set(DEFAULT_NET_OPTIONS))
+    if unknown:
+        raise ValueError(
+            f"clickability simulator: unknown net option(s) {', '.join(unknown)}; known: "
+            f"{', '.join(DEFAULT_NET_OPTIONS)}"
+        )
+    return dict(value)
+
+
+def checkpoint_net_options(path: Path, obj: Any = None) -> dict | None:
+    """The net options stored with a checkpoint: under ``net`` inside it (``last.ckpt`` of
+    ``rclicks train-clickability``), else in a ``net.json`` beside it; ``None`` when neither
+    exists (the official architecture)."""
+    if isinstance(obj, dict) and isinstance(obj.get("net"), dict):
+        return net_options(obj["net"])
+    side = Path(path).parent / NET_JSON
+    if side.is_file():
+        return net_options(side)
+    return None
+
+
+def build_net(options: dict | None = None):
+    """A ``ClickabilityNet`` with ``options`` (default: the official architecture)."""
+    from rclicks.nets.segnext import ClickabilityNet
+
+    return ClickabilityNet(**(options or {}))
+
+
 def make_clickability(
     checkpoint: str | os.PathLike | None = None,
     sha256: str | None = None,
@@ -255,6 +330,7 @@ def make_clickability(
     batch_size: int | None = None,
     random_weights: bool = False,
     seed: int = 0,
+    net: Any = None,
 ) -> ClickabilitySimulator:
     """Build the ``clickability`` simulator.
 
@@ -263,23 +339,37 @@ def make_clickability(
     ``batch_size``: trajectories per network call; default 16 on CUDA and 1 on the CPU, where
     batching measured slower (benchmarks/clickability.py: 0.68x for 11 trajectories at 416²).
     ``random_weights=True`` builds the network with seeded random weights (tests; no file).
+    ``net``: ``ClickabilityNet`` options (dict, JSON text or a JSON file) for a reduced-width
+    network; by default they are read from the checkpoint (``last.ckpt``) or a ``net.json``
+    beside it, as written by ``rclicks train-clickability``, else the official architecture.
     """
     import torch
-
-    from rclicks.nets.segnext import ClickabilityNet
 
     if isinstance(random_weights, str):  # option values may come from a command line
         random_weights = random_weights.strip().lower() in ("1", "true", "yes", "on")
     if batch_size in (None, "", "auto"):
         batch_size = 16 if str(device).startswith("cuda") else 1
     batch_size, seed = int(batch_size), int(seed)
+    options = net_options(net)
     if random_weights:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed))
-            net = ClickabilityNet()
+            model = build_net(options)
     else:
         path = resolve_checkpoint(checkpoint)
-        state = load_state_dict(path, sha256)
-        net = ClickabilityNet()
-        net.load_state_dict(state, strict=True)
-    return ClickabilitySimulator(net, device=device, batch_size=batch_size)
+        obj = _load_object(path, sha256)
+        state = _unwrap(obj, path)
+        if options is None:
+            options = checkpoint_net_options(path, obj)
+        model = build_net(options)
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[0]
+            raise RuntimeError(
+                f"clickability simulator: {str(path)!r} does not fit the network built with "
+                f"net options {options or 'default (official architecture)'}: {first} ... A "
+                f"reduced-width checkpoint from rclicks train-clickability needs its {NET_JSON} "
+                f"beside it, or pass the options: --sim-opt net=/path/to/{NET_JSON}."
+            ) from None
+    return ClickabilitySimulator(model, device=device, batch_size=batch_size)

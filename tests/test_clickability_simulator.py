@@ -156,3 +156,40 @@ def test_unletterbox_matches_torchvision_resize():
         ref = (ref - ref.min()) / (ref.max() - ref.min())
         got = ClickabilitySimulator._unletterbox(maps, (h, w))[0]
         np.testing.assert_allclose(got, ref, atol=1e-6)
+
+
+def test_registry_preset_takes_the_checkpoint_folder_and_pins_the_sha256(tmp_path, monkeypatch):
+    """`clickability-rclicks` in registry.yaml: $RCLICKS_CHECKPOINTS/clickability_model.pth,
+    checked against $RCLICKS_CLICKABILITY_SHA256 when that is set."""
+    import json
+
+    from rclicks.nets.segnext import ClickabilityNet
+    from rclicks.presets import load_registry
+    from rclicks.registry import ComponentError, build
+
+    tiny = {
+        "embed_dims": [8, 16, 16, 16],
+        "depths": [1, 1, 1, 1],
+        "mlp_ratios": [2, 2, 2, 2],
+        "head_channels": 16,
+        "gn_groups": 4,
+        "coord_hidden": 4,
+    }
+    torch.manual_seed(0)
+    path = tmp_path / "clickability_model.pth"
+    torch.save(ClickabilityNet(**tiny).state_dict(), path)
+    (tmp_path / "net.json").write_text(json.dumps(tiny))
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    monkeypatch.setenv("RCLICKS_CHECKPOINTS", str(tmp_path))
+    reg = load_registry()
+    monkeypatch.delenv("RCLICKS_CLICKABILITY_SHA256", raising=False)
+    assert build("simulators", "clickability-rclicks", registry=reg) is not None  # unchecked
+    monkeypatch.setenv("RCLICKS_CLICKABILITY_SHA256", digest)
+    sim = build("simulators", "clickability-rclicks", registry=reg)
+    image = np.zeros((40, 60, 3), np.uint8)
+    gt = np.zeros((40, 60), bool)
+    gt[10:30, 20:40] = True
+    assert sim.density(image, gt, gt).shape == (40, 60)
+    monkeypatch.setenv("RCLICKS_CLICKABILITY_SHA256", "0" * 64)
+    with pytest.raises(ComponentError, match="sha256 mismatch"):
+        build("simulators", "clickability-rclicks", registry=reg)

@@ -1,5 +1,14 @@
-"""Datasets: the generic ``folder`` layout and the bundled ``demo``."""
+"""Datasets: the generic ``folder`` layout, the bundled ``demo`` and the benchmark loaders
+(GrabCut, Berkeley, DAVIS, COCO_MVal, TETRIS, SBD, PascalVOC, COCO JSON)."""
 
+from rclicks.datasets.base import FileDataset, SampleError
 from rclicks.datasets.folder import DatasetError, FolderDataset, check_dataset, demo_root
 
-__all__ = ["DatasetError", "FolderDataset", "check_dataset", "demo_root"]
+__all__ = [
+    "DatasetError",
+    "FileDataset",
+    "FolderDataset",
+    "SampleError",
+    "check_dataset",
+    "demo_root",
+]

@@ -18,12 +18,13 @@ Structure
    ``x += ls1 * Attn(BN1(x)); x += ls2 * MLP(BN2(x))`` where ``Attn(y) = proj_2(MSCA(GELU(
    proj_1(y)))) + y`` and MSCA is the multi-scale strip-convolution attention
    (dw5x5, then dw 1x7/7x1, 1x11/11x1, 1x21/21x1 branches, summed, 1x1 conv3, times the input).
-   Each stage ends with a LayerNorm over channels. Outputs at strides 4, 8, 16, 32.
+   Each stage ends with a LayerNorm over channels. Outputs at strides 4, 8, 16, 32. In train
+   mode the two residual branches of each block use stochastic depth (rates 0..0.1).
 3. ``encoder_decoder.decode_head[0]``: LightHamHead using all four stages: resize to stride 4
    (bilinear, align_corners=False), concat (1024 ch), ``squeeze`` (1x1 conv, GN32, ReLU),
    ``hamburger`` (``ham_in`` 1x1 conv with bias, ReLU, NMF2D with 7 eval steps and inv_t=1,
    ``ham_out`` 1x1 conv + GN32, ``relu(x + ham_out)``), ``align`` (1x1 conv, GN32, ReLU),
-   ``conv_seg`` (1x1 512->1). Dropout2d is identity in eval and is omitted.
+   ``conv_seg`` (1x1 512->1), preceded by Dropout2d(0.1) in train mode.
 4. The low-resolution logits (stride 4) are upsampled bilinearly (align_corners=True) to the
    input size and min-max normalised per sample with eps 1e-9.
 
@@ -50,11 +51,32 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ClickabilityNet", "MSCAN", "LightHamHead", "NMF2D"]
+__all__ = ["ClickabilityNet", "MSCAN", "LightHamHead", "NMF2D", "DEFAULT_NET_OPTIONS"]
 
 EMBED_DIMS = (64, 128, 320, 512)
 DEPTHS = (3, 3, 12, 3)
 MLP_RATIOS = (8, 8, 4, 4)
+HEAD_CHANNELS = 512
+GN_GROUPS = 32
+HAM_RANK = 16
+COORD_HIDDEN = 16  # width of the first two maps_transform convs
+# Train-mode regularisation of the reference (mmseg MSCAN ``drop_path_rate=0.1``, linearly
+# increasing over the blocks; LightHamHead ``dropout_ratio=0.1``). Identity in eval mode.
+DROP_PATH_RATE = 0.1
+DROPOUT_RATIO = 0.1
+
+# ``ClickabilityNet(**options)`` keyword arguments and their defaults (the official network).
+DEFAULT_NET_OPTIONS: dict = {
+    "embed_dims": list(EMBED_DIMS),
+    "depths": list(DEPTHS),
+    "mlp_ratios": list(MLP_RATIOS),
+    "head_channels": HEAD_CHANNELS,
+    "gn_groups": GN_GROUPS,
+    "ham_rank": HAM_RANK,
+    "coord_hidden": COORD_HIDDEN,
+    "drop_path_rate": DROP_PATH_RATE,
+    "dropout_ratio": DROPOUT_RATIO,
+}
 
 
 class ScaleLayer(nn.Module):
@@ -151,11 +173,30 @@ class Mlp(nn.Module):
         return self.fc2(self.act(self.dwconv(self.fc1(x))))
 
 
-class MSCABlock(nn.Module):
-    """MSCAN block with per-channel layer scales (drop-path is identity at inference)."""
+def drop_path(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Stochastic depth (per sample): zero the branch with probability ``p``, scale by
+    ``1 / (1 - p)`` otherwise; identity when not training or ``p == 0``."""
+    if p <= 0.0 or not training:
+        return x
+    keep = 1.0 - p
+    mask = torch.floor(
+        keep + torch.rand((x.shape[0],) + (1,) * (x.dim() - 1), dtype=x.dtype, device=x.device)
+    )
+    return x / keep * mask
 
-    def __init__(self, channels: int, mlp_ratio: int, layer_scale_init: float = 0.01) -> None:
+
+class MSCABlock(nn.Module):
+    """MSCAN block with per-channel layer scales; drop-path (stochastic depth) in train mode."""
+
+    def __init__(
+        self,
+        channels: int,
+        mlp_ratio: int,
+        layer_scale_init: float = 0.01,
+        drop_path: float = 0.0,
+    ) -> None:
         super().__init__()
+        self.drop_path = float(drop_path)
         self.layer_scale_1 = nn.Parameter(torch.full((channels,), layer_scale_init))
         self.layer_scale_2 = nn.Parameter(torch.full((channels,), layer_scale_init))
         self.norm1 = nn.BatchNorm2d(channels)
@@ -164,30 +205,41 @@ class MSCABlock(nn.Module):
         self.mlp = Mlp(channels, channels * mlp_ratio)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.layer_scale_1[:, None, None] * self.attn(self.norm1(x))
-        x = x + self.layer_scale_2[:, None, None] * self.mlp(self.norm2(x))
+        p, train = self.drop_path, self.training
+        x = x + drop_path(self.layer_scale_1[:, None, None] * self.attn(self.norm1(x)), p, train)
+        x = x + drop_path(self.layer_scale_2[:, None, None] * self.mlp(self.norm2(x)), p, train)
         return x
 
 
 class MSCAN(nn.Module):
-    """MSCAN-B backbone; ``forward(image, coord)`` adds ``coord`` after the stem."""
+    """MSCAN backbone (MSCAN-B by default); ``forward(image, coord)`` adds ``coord`` after the
+    stem."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        embed_dims=EMBED_DIMS,
+        depths=DEPTHS,
+        mlp_ratios=MLP_RATIOS,
+        drop_path_rate: float = 0.0,
+    ) -> None:
         super().__init__()
-        in_ch = 3
+        self.num_stages = len(embed_dims)
+        rates = torch.linspace(0, float(drop_path_rate), int(sum(depths))).tolist()
+        in_ch, cur = 3, 0
         for i, (dim, depth, ratio) in enumerate(
-            zip(EMBED_DIMS, DEPTHS, MLP_RATIOS, strict=True), start=1
+            zip(embed_dims, depths, mlp_ratios, strict=True), start=1
         ):
             embed = StemConv(in_ch, dim) if i == 1 else OverlapPatchEmbed(in_ch, dim)
             setattr(self, f"patch_embed{i}", embed)
-            setattr(self, f"block{i}", nn.ModuleList(MSCABlock(dim, ratio) for _ in range(depth)))
+            blocks = [MSCABlock(dim, ratio, drop_path=rates[cur + j]) for j in range(depth)]
+            setattr(self, f"block{i}", nn.ModuleList(blocks))
             setattr(self, f"norm{i}", nn.LayerNorm(dim))
-            in_ch = dim
+            in_ch, cur = dim, cur + depth
 
     def forward(self, image: torch.Tensor, coord: torch.Tensor | None) -> list[torch.Tensor]:
         outs = []
         x = image
-        for i in range(1, len(EMBED_DIMS) + 1):
+        for i in range(1, self.num_stages + 1):
             x = getattr(self, f"patch_embed{i}")(x)
             if i == 1 and coord is not None:
                 x = x + coord
@@ -276,11 +328,11 @@ class NMF2D(nn.Module):
 class Hamburger(nn.Module):
     """``relu(x + ham_out(NMF(relu(ham_in(x)))))``."""
 
-    def __init__(self, channels: int = 512) -> None:
+    def __init__(self, channels: int = 512, groups: int = GN_GROUPS, rank: int = HAM_RANK) -> None:
         super().__init__()
         self.ham_in = ConvOnly(channels, channels)
-        self.ham = NMF2D(channels)
-        self.ham_out = ConvGN(channels, channels, relu=False)
+        self.ham = NMF2D(channels, md_r=rank)
+        self.ham_out = ConvGN(channels, channels, relu=False, groups=groups)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         enjoy = F.relu(self.ham_in(x))
@@ -291,26 +343,36 @@ class Hamburger(nn.Module):
 class LightHamHead(nn.Module):
     """Decode head over all four backbone stages; returns 1-channel logits at stride 4."""
 
-    def __init__(self, in_channels=EMBED_DIMS, channels: int = 512, num_classes: int = 1) -> None:
+    def __init__(
+        self,
+        in_channels=EMBED_DIMS,
+        channels: int = HEAD_CHANNELS,
+        num_classes: int = 1,
+        groups: int = GN_GROUPS,
+        rank: int = HAM_RANK,
+        dropout_ratio: float = 0.0,
+    ) -> None:
         super().__init__()
         self.conv_seg = nn.Conv2d(channels, num_classes, 1)
-        self.squeeze = ConvGN(sum(in_channels), channels)
-        self.hamburger = Hamburger(channels)
-        self.align = ConvGN(channels, channels)
+        self.squeeze = ConvGN(sum(in_channels), channels, groups=groups)
+        self.hamburger = Hamburger(channels, groups=groups, rank=rank)
+        self.align = ConvGN(channels, channels, groups=groups)
+        # no parameters: the state_dict layout is unchanged
+        self.dropout = nn.Dropout2d(dropout_ratio) if dropout_ratio > 0 else nn.Identity()
 
     def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
         size = feats[0].shape[2:]
         xs = [f if f.shape[2:] == size else F.interpolate(f, size, mode="bilinear") for f in feats]
         x = self.squeeze(torch.cat(xs, dim=1))
         x = self.align(self.hamburger(x))
-        return self.conv_seg(x)
+        return self.conv_seg(self.dropout(x))
 
 
 class EncoderDecoder(nn.Module):
-    def __init__(self) -> None:
+    def __init__(self, backbone: MSCAN | None = None, head: LightHamHead | None = None) -> None:
         super().__init__()
-        self.backbone = MSCAN()
-        self.decode_head = nn.ModuleList([LightHamHead()])
+        self.backbone = backbone if backbone is not None else MSCAN()
+        self.decode_head = nn.ModuleList([head if head is not None else LightHamHead()])
 
     def forward(self, image: torch.Tensor, coord: torch.Tensor) -> torch.Tensor:
         return self.decode_head[0](self.backbone(image, coord))
@@ -321,20 +383,72 @@ class ClickabilityNet(nn.Module):
 
     ``forward(image, coord_features)``: ``image`` is a normalised B x 3 x H x W tensor,
     ``coord_features`` B x 2 x H x W (gt mask, error mask). Returns B x 1 x H x W in [0, 1],
-    min-max normalised per sample. Call ``.eval()`` before inference.
+    min-max normalised per sample, in train mode too (as the reference ``SegNeXtSaliency``).
+    Call ``.eval()`` before inference.
+
+    Every keyword argument defaults to the official architecture (whose ``state_dict`` is the
+    RClicks ``clickability_model.pth``); smaller values build a reduced-width network for tests
+    and quick experiments. ``drop_path_rate`` and ``dropout_ratio`` only act in train mode and
+    have no weights. :attr:`options` holds the arguments as a JSON-able dict.
     """
 
     EPS = 1e-9
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        embed_dims=EMBED_DIMS,
+        depths=DEPTHS,
+        mlp_ratios=MLP_RATIOS,
+        head_channels: int = HEAD_CHANNELS,
+        gn_groups: int = GN_GROUPS,
+        ham_rank: int = HAM_RANK,
+        coord_hidden: int = COORD_HIDDEN,
+        drop_path_rate: float = DROP_PATH_RATE,
+        dropout_ratio: float = DROPOUT_RATIO,
+    ) -> None:
         super().__init__()
-        self.encoder_decoder = EncoderDecoder()
+        embed_dims = [int(v) for v in embed_dims]
+        depths = [int(v) for v in depths]
+        mlp_ratios = [int(v) for v in mlp_ratios]
+        if not (len(embed_dims) == len(depths) == len(mlp_ratios)) or not embed_dims:
+            raise ValueError(
+                "ClickabilityNet: embed_dims, depths and mlp_ratios must have the same length; "
+                f"got {embed_dims}, {depths}, {mlp_ratios}"
+            )
+        if embed_dims[0] % 2 or min(embed_dims) < 2:
+            raise ValueError(f"ClickabilityNet: embed_dims[0] must be even, got {embed_dims}")
+        if int(head_channels) % int(gn_groups):
+            raise ValueError(
+                f"ClickabilityNet: head_channels ({head_channels}) must be a multiple of "
+                f"gn_groups ({gn_groups})"
+            )
+        self.options = {
+            "embed_dims": embed_dims,
+            "depths": depths,
+            "mlp_ratios": mlp_ratios,
+            "head_channels": int(head_channels),
+            "gn_groups": int(gn_groups),
+            "ham_rank": int(ham_rank),
+            "coord_hidden": int(coord_hidden),
+            "drop_path_rate": float(drop_path_rate),
+            "dropout_ratio": float(dropout_ratio),
+        }
+        backbone = MSCAN(embed_dims, depths, mlp_ratios, drop_path_rate=float(drop_path_rate))
+        head = LightHamHead(
+            embed_dims,
+            int(head_channels),
+            groups=int(gn_groups),
+            rank=int(ham_rank),
+            dropout_ratio=float(dropout_ratio),
+        )
+        self.encoder_decoder = EncoderDecoder(backbone, head)
         self.maps_transform = nn.Sequential(
-            nn.Conv2d(2, 16, 1),
+            nn.Conv2d(2, int(coord_hidden), 1),
             nn.ReLU(),
-            nn.Conv2d(16, 16, 3, stride=2, padding=1),
+            nn.Conv2d(int(coord_hidden), int(coord_hidden), 3, stride=2, padding=1),
             nn.ReLU(),
-            nn.Conv2d(16, 64, 3, stride=2, padding=1),
+            nn.Conv2d(int(coord_hidden), embed_dims[0], 3, stride=2, padding=1),
             ScaleLayer(0.05),
         )
 

@@ -1,0 +1,331 @@
+"""What the benchmark loaders share: file reading with named errors, the listing of samples, a
+threaded ``check`` that also builds the dataset manifest (sha256 of every file, instance ids).
+
+A loader subclasses :class:`FileDataset`, lists its samples as :class:`Item`\\ s (a sample id
+and the files it is read from) and implements :meth:`FileDataset.load`. Everything a loader
+finds wrong with a file is a :class:`SampleError` naming that file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from rclicks.types import Sample
+
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+Image.MAX_IMAGE_PIXELS = None
+
+
+class SampleError(ValueError):
+    """One file of one sample is unusable: ``path`` and what is wrong with it."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+def short(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:200]
+
+
+def data_root(root: str | Path | None, folder: str) -> Path:
+    """``root``, else ``$RCLICKS_DATA/<folder>`` (``datasets/<folder>`` when unset)."""
+    if root is not None and str(root) != "":
+        return Path(root)
+    return Path(os.environ.get("RCLICKS_DATA") or "datasets") / folder
+
+
+def read_image(path: Path) -> np.ndarray:
+    """H×W×3 ``uint8`` RGB, as OpenCV's ``imread`` gives it (EXIF orientation applied,
+    greyscale and palette expanded, alpha dropped). A truncated file is an error."""
+    try:
+        with Image.open(path) as im:
+            im.load()
+            im = ImageOps.exif_transpose(im)
+            if im.mode != "RGB":
+                im = im.convert("RGB")
+            return np.asarray(im, dtype=np.uint8)
+    except FileNotFoundError:
+        raise SampleError(path, "image not found") from None
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+        raise SampleError(path, f"unreadable image ({short(exc)})") from None
+
+
+def read_mask_rgb(path: Path, what: str = "mask") -> np.ndarray:
+    """An 8-bit mask as H×W×3 ``uint8`` RGB, the way ``cv2.imread(path)`` reads it (greyscale
+    replicated, palette indices turned into their colours, alpha dropped). 16- and 32-bit masks
+    are refused: OpenCV would rescale them to 8 bits and merge values."""
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode not in ("1", "L", "P", "RGB", "RGBA", "LA", "PA"):
+                raise SampleError(
+                    path, f"{what} must be an 8-bit greyscale, palette or RGB image, got {im.mode}"
+                )
+            if im.mode != "RGB":
+                im = im.convert("RGB")
+            return np.asarray(im, dtype=np.uint8)
+    except SampleError:
+        raise
+    except FileNotFoundError:
+        raise SampleError(path, f"{what} not found") from None
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+        raise SampleError(path, f"unreadable {what} ({short(exc)})") from None
+
+
+def read_palette_mask(path: Path, what: str = "mask") -> tuple[np.ndarray, np.ndarray | None]:
+    """The raw values of a single-channel mask and, for a palette image, its palette
+    (256×3 RGB); RGB masks give ``(H×W×3, None)``."""
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode == "P":
+                pal = np.zeros((256, 3), np.uint8)
+                raw = np.asarray(im.getpalette() or [], dtype=np.uint8).reshape(-1, 3)[:256]
+                pal[: len(raw)] = raw
+                return np.asarray(im, dtype=np.uint8), pal
+            if im.mode in ("L", "RGB"):
+                return np.asarray(im, dtype=np.uint8), None
+            if im.mode == "RGBA":
+                return np.asarray(im.convert("RGB"), dtype=np.uint8), None
+            raise SampleError(
+                path, f"{what} must be a palette, greyscale or RGB PNG, got {im.mode}"
+            )
+    except SampleError:
+        raise
+    except FileNotFoundError:
+        raise SampleError(path, f"{what} not found") from None
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+        raise SampleError(path, f"unreadable {what} ({short(exc)})") from None
+
+
+def same_size(image: np.ndarray, image_path: Path, mask: np.ndarray, mask_path: Path) -> None:
+    if image.shape[:2] != mask.shape[:2]:
+        raise SampleError(
+            mask_path,
+            f"mask is {mask.shape[1]}×{mask.shape[0]} but image {Path(image_path).name} is "
+            f"{image.shape[1]}×{image.shape[0]}",
+        )
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def list_images(folder: Path) -> tuple[list[Path], list[str]]:
+    """Image files of ``folder`` in name order, and one problem per duplicated stem."""
+    files = sorted(
+        p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS and not p.name.startswith(".")
+    )
+    seen: dict[str, Path] = {}
+    keep: list[Path] = []
+    problems: list[str] = []
+    for p in files:
+        if p.stem in seen:
+            problems.append(f"{p}: same stem as {seen[p.stem].name} (duplicate sample id)")
+            continue
+        seen[p.stem] = p
+        keep.append(p)
+    return keep, problems
+
+
+def by_stem(folder: Path) -> tuple[dict[str, Path], list[str]]:
+    """The files of ``folder`` by stem (any extension), and one problem per duplicated stem."""
+    out: dict[str, Path] = {}
+    problems: list[str] = []
+    if not folder.is_dir():
+        return out, problems
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith(".") or not p.is_file() or not p.suffix:
+            continue
+        if p.stem in out:
+            problems.append(f"{p}: same stem as {out[p.stem].name} (which mask is meant?)")
+            continue
+        out[p.stem] = p
+    return out, problems
+
+
+@dataclass
+class Item:
+    """One sample as listed: its id and the files it is read from (role -> path)."""
+
+    sample_id: str
+    files: dict[str, Path]
+    extra: Any = None
+
+
+@dataclass
+class Inspection:
+    problems: list[str] = field(default_factory=list)
+    record: dict[str, Any] | None = None
+
+
+class FileDataset:
+    """Base of the file-backed loaders: indexable, thread-safe to read, checked with a manifest.
+
+    Subclasses set :attr:`name`, :attr:`root`, :attr:`items`, :attr:`listing_problems` and
+    :attr:`options` (what changes decoding, for the manifest), and implement :meth:`load`.
+    """
+
+    name: str = ""
+    loader: str = ""
+    #: reading samples from several threads at once is safe (enables prefetching)
+    prefetch_safe = True
+
+    def __init__(self, root: Path, name: str) -> None:
+        self.root = Path(root)
+        self.name = name
+        self.items: list[Item] = []
+        self.listing_problems: list[str] = []
+        self.options: dict[str, Any] = {}
+        self.notes: list[str] = []
+        self.fingerprint: str | None = None
+        self._manifest: dict[str, Any] | None = None
+
+    # -- the Dataset protocol (+ the engine's optional methods) ---------------------------------
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def sample_ids(self) -> list[str]:
+        return [it.sample_id for it in self.items]
+
+    def __getitem__(self, i: int) -> Sample:
+        return self.load(self.items[i])
+
+    def __iter__(self) -> Iterator[Sample]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def load(self, item: Item) -> Sample:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -- check and manifest ---------------------------------------------------------------------
+    def inspect(self, item: Item) -> Inspection:
+        """Hash the files of one sample, load it and validate it."""
+        out = Inspection()
+        files: dict[str, dict[str, str]] = {}
+        for role, path in item.files.items():
+            if path.is_file():
+                files[role] = {"path": self._rel(path), "sha256": sha256_file(path)}
+        try:
+            sample = self.load(item)
+        except SampleError as exc:
+            out.problems.append(str(exc))
+            return out
+        except Exception as exc:  # noqa: BLE001 - anything else still names the sample's files
+            where = item.files.get("mask") or next(iter(item.files.values()), item.sample_id)
+            out.problems.append(f"{where}: {type(exc).__name__}: {short(exc)}")
+            return out
+        out.problems += self.validate(item, sample)
+        h, w = sample.shape
+        ignore = sample.ignore
+        out.record = {
+            "sample_id": sample.sample_id,
+            "size": [h, w],
+            "instances": list(sample.instances),
+            "ignore_pixels": 0 if ignore is None else int(np.count_nonzero(ignore)),
+            "files": files,
+        }
+        return out
+
+    def validate(self, item: Item, sample: Sample) -> list[str]:
+        where = item.files.get("mask") or item.files.get("image")
+        problems: list[str] = []
+        if not sample.instances:
+            if sample.ignore is not None and sample.ignore.any():
+                problems.append(f"{where}: no object, only ignore pixels (all-ignore mask)")
+            else:
+                problems.append(f"{where}: no object (mask is all background)")
+            return problems
+        for iid, m in sample.instances.items():
+            if not m.any():
+                problems.append(f"{where}: instance {iid} is empty")
+            elif sample.ignore is not None and not (m & ~sample.ignore).any():
+                problems.append(f"{where}: instance {iid} lies entirely in the ignore region")
+        return problems
+
+    def check(self, limit: int | None = None, threads: int | None = None) -> list[str]:
+        """Open, decode and validate every sample (the first ``limit``); one message per bad
+        file. Builds :meth:`manifest` and sets :attr:`fingerprint` (its sha256)."""
+        from rclicks.datasets.prefetch import prefetch
+
+        problems = list(self.listing_problems)
+        items = self.items if limit is None else self.items[:limit]
+        if not self.items and not problems:
+            problems.append(f"{self.root}: no samples found")
+        records: list[dict[str, Any]] = []
+        threads = threads or min(4, os.cpu_count() or 1)
+        for _item, result, exc in prefetch(self.inspect, items, depth=2 * threads, threads=threads):
+            if exc is not None:  # inspect catches everything it expects
+                problems.append(f"{_item.sample_id}: {type(exc).__name__}: {short(exc)}")
+                continue
+            problems += result.problems
+            if result.record is not None:
+                records.append(result.record)
+        self._manifest = build_manifest(self.name, self.loader, self.options, records, limit)
+        self.fingerprint = self._manifest["sha256"]
+        return problems
+
+    def manifest(self) -> dict[str, Any]:
+        """The manifest of the last :meth:`check` (run it first)."""
+        if self._manifest is None:
+            self.check()
+        assert self._manifest is not None
+        return self._manifest
+
+    def _rel(self, path: Path) -> str:
+        try:
+            return Path(path).relative_to(self.root).as_posix()
+        except ValueError:
+            return str(path)
+
+
+def build_manifest(
+    name: str,
+    loader: str,
+    options: dict[str, Any],
+    records: Sequence[dict[str, Any]],
+    limit: int | None,
+) -> dict[str, Any]:
+    """The manifest of one dataset. Its ``sha256`` covers the loader, its decoding options and,
+    per sample, the id, size, instance ids, ignore pixel count and the files' sha256 — not the
+    paths or the dataset's name, so the same data gives the same digest on any machine."""
+    canonical = {
+        "loader": loader,
+        "options": options,
+        "samples": [
+            {
+                **{k: v for k, v in r.items() if k != "files"},
+                "files": {role: f["sha256"] for role, f in sorted(r.get("files", {}).items())},
+            }
+            for r in records
+        ],
+    }
+    digest = hashlib.sha256(
+        json.dumps(canonical, sort_keys=True, separators=(",", ":"), default=str).encode()
+    ).hexdigest()
+    return {
+        "dataset": name,
+        "loader": loader,
+        "options": options,
+        "limit": limit,
+        "images": len(records),
+        "instances": sum(len(r["instances"]) for r in records),
+        "sha256": digest,
+        "samples": list(records),
+    }
