@@ -12,7 +12,7 @@ PINNED  := requirements/sam2.txt plugins/rclicks-hqsam/requirements.txt \
 # torch 2.13.0 that is also there.
 TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install demo test lint format clean bench
+.PHONY: install sysdeps demo test lint format clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,11 @@ install: $(STAMP)
 demo: install
 	$(BIN)/rclicks eval
 
-test: install
+# Chromium (browser tests) and PostgreSQL (leaderboard tests), from Debian when missing
+sysdeps:
+	bash scripts/system-deps.sh
+
+test: install sysdeps
 	$(BIN)/ruff check rclicks tests benchmarks scripts plugins
 	$(BIN)/python -m pytest -q tests $(PLUGINS)
 
