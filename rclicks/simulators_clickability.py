@@ -18,7 +18,6 @@ torch and torchvision are imported lazily: importing this module costs nothing.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -26,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from rclicks.files import sha256_file
 
 __all__ = [
     "ClickabilitySimulator",
@@ -86,14 +87,6 @@ def _minmax(x: np.ndarray) -> np.ndarray:
     return ((x - lo) / (hi - lo)).astype(np.float32)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _missing_message(path: Path, looked: str) -> str:
     known = CHECKPOINT_SHA256 or "not published"
     return (
@@ -136,7 +129,7 @@ def _load_object(path: Path, sha256: str | None = None):
     import torch
 
     if sha256 is not None and str(sha256).strip():  # "" (an unset ${VAR:-}) = no check
-        got = _sha256(path)
+        got = sha256_file(path)
         if got.lower() != sha256.strip().lower():
             raise ChecksumError(
                 f"clickability simulator: sha256 mismatch for {str(path)!r}: expected "

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from rclicks.files import sha256_file  # noqa: F401 - re-exported
 from rclicks.types import Sample
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
@@ -117,14 +118,6 @@ def same_size(image: np.ndarray, image_path: Path, mask: np.ndarray, mask_path: 
             f"mask is {mask.shape[1]}×{mask.shape[0]} but image {Path(image_path).name} is "
             f"{image.shape[1]}×{image.shape[0]}",
         )
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def list_images(folder: Path) -> tuple[list[Path], list[str]]:
