@@ -43,8 +43,14 @@ COLUMNS = (
 )
 CLICK_TYPES = ("first", "fn", "fp")
 DEVICES = ("pc", "mobile")
-# names used in clicks.csv -> rclicks dataset names
-DATASET_ALIASES = {"COCO": "COCO_MVal", "COCO-MVal": "COCO_MVal", "GRABCUT": "GrabCut"}
+# names used in clicks.csv (and rclicks' split presets) -> the dataset the clicks belong to
+DATASET_ALIASES = {
+    "COCO": "COCO_MVal",
+    "COCO-MVal": "COCO_MVal",
+    "GRABCUT": "GrabCut",
+    "TETRIS-train": "TETRIS",
+    "TETRIS-val": "TETRIS",
+}
 
 
 def canonical_dataset(name: str) -> str:

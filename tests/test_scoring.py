@@ -263,3 +263,11 @@ def test_cli_prints_the_table_and_refuses_unknown_datasets(tmp_path, clicks_csv)
     assert r.returncode == 1
     assert "no first/fn/fp click sets for dataset 'DAVIS'" in r.stderr
     assert "demo" in r.stderr  # the datasets the file has
+
+
+def test_dataset_names_of_clicks_csv_and_rclicks_meet():
+    from rclicks.realclicks import canonical_dataset
+
+    assert canonical_dataset("COCO") == canonical_dataset("COCO_MVal") == "COCO_MVal"
+    assert canonical_dataset("TETRIS-val") == canonical_dataset("TETRIS") == "TETRIS"
+    assert canonical_dataset("DAVIS") == "DAVIS"
