@@ -93,6 +93,11 @@ def eval_cmd(
         None, "--limit", help="Only the first N images of each dataset."
     ),
     workers: int = typer.Option(1, "--workers", "-j", help="Worker processes on this machine."),
+    prefetch: int | None = typer.Option(
+        None,
+        "--prefetch",
+        help="Samples decoded ahead in threads (default $RCLICKS_PREFETCH or 4; 0 = off).",
+    ),
     model_opt: list[str] | None = typer.Option(
         None, "--model-opt", help="KEY=VALUE for the model."
     ),
@@ -150,6 +155,7 @@ def eval_cmd(
             device=device,
             limit=limit,
             workers=workers,
+            prefetch=prefetch,
             out=str(out) if out else None,
             resume=resume,
             registry_path=str(registry) if registry else None,
@@ -346,7 +352,7 @@ def list_cmd(
 
 # subcommands living in their own modules register themselves on `app` when imported:
 # datasets check|show, score-simulator, train-clickability
-from rclicks import cli_datasets, cli_score, cli_train  # noqa: E402,F401
+from rclicks import cli_datasets, cli_leaderboard, cli_report, cli_score, cli_train  # noqa: E402,F401
 
 
 def main() -> None:

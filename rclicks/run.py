@@ -145,6 +145,15 @@ def default_out() -> Path:
     return path
 
 
+def benchmark_protocol(benchmark: str | None, registry_path: str | None) -> str | None:
+    """The protocol version (``protocol:`` in ``registry.yaml``) of the benchmark a run was
+    started with, so the run records which benchmark and version it claims to satisfy."""
+    if benchmark is None:
+        return None
+    spec = load_registry(registry_path).benchmarks.get(benchmark)
+    return None if spec is None else spec.settings.get("protocol")
+
+
 def config_fingerprint(run: dict[str, Any]) -> dict[str, Any]:
     """What must be equal for ``--resume`` to continue a run."""
     return {k: run.get(k) for k in ("model", "simulators", "datasets", "protocol", "limit")}
@@ -278,6 +287,7 @@ def evaluate(
         "protocol": asdict(protocol),
         "limit": cfg.limit,
         "benchmark": cfg.benchmark,
+        "benchmark_protocol": benchmark_protocol(cfg.benchmark, cfg.registry_path),
         "device": device,
         "workers": workers,
         "command": sys.argv,
@@ -435,6 +445,8 @@ def build_summary(
         "rclicks": run_info.get("rclicks"),
         "model": run_info["model"]["name"],
         "protocol": asdict(protocol),
+        "benchmark": run_info.get("benchmark"),
+        "benchmark_protocol": run_info.get("benchmark_protocol"),
         "replay": replay or [],
         "results": results,
     }

@@ -244,3 +244,15 @@ def test_device_auto_is_cheap_and_bad_devices_are_refused():
         assert device in ("cuda", "cpu")
     bad = run_cli(["eval", "--device", "tpu"])
     assert bad.returncode == 1 and "--device must be auto, cpu or cuda" in bad.stderr
+
+
+def test_prefetch_option_does_not_change_results(tmp_path):
+    import pyarrow.parquet as pq
+
+    base = ["eval", "--limit", "3", "--groups", "2", "--max-clicks", "3"]
+    for depth in ("0", "3"):
+        r = run_cli([*base, "--prefetch", depth, "--out", str(tmp_path / depth)])
+        assert r.returncode == 0, r.stderr
+    a = pq.read_table(tmp_path / "0" / "per_click.parquet").drop(["seconds"])
+    b = pq.read_table(tmp_path / "3" / "per_click.parquet").drop(["seconds"])
+    assert a.num_rows > 0 and a.equals(b)

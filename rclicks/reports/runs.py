@@ -1,0 +1,259 @@
+"""Run folders as a report reads them: files checked, every number recomputed from the rows.
+
+A report never trusts ``summary.json``: :func:`load_run` recomputes every entry from
+``per_click.parquet`` with :func:`rclicks.metrics.summarize` and lists each disagreement with
+the stored file as a warning. :func:`check_comparable` decides whether runs may share a table.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rclicks.metrics import summarize
+
+#: per_click.parquet columns a report needs
+COLUMNS = (
+    "dataset",
+    "sample_id",
+    "instance_id",
+    "simulator",
+    "group",
+    "repeat",
+    "click",
+    "x",
+    "y",
+    "positive",
+    "iou",
+    "seconds",
+)
+#: protocol settings that must be equal for runs to share a table (see docs/reports.md)
+PROTOCOL_KEYS = ("max_clicks", "groups", "repeats")
+
+
+class ReportError(RuntimeError):
+    """A run folder cannot be read (the message names the file), or runs cannot be compared."""
+
+
+@dataclass
+class RunData:
+    """One run folder: its files, its rows and the results recomputed from them."""
+
+    path: Path
+    run: dict[str, Any]
+    summary: dict[str, Any] | None
+    rows: dict[str, np.ndarray]
+    results: list[dict[str, Any]]
+    warnings: list[str] = field(default_factory=list)
+    label: str = ""
+
+    @property
+    def model(self) -> str:
+        return str(self.run.get("model", {}).get("name", "?"))
+
+    @property
+    def protocol(self) -> dict[str, Any]:
+        return dict(self.run.get("protocol") or {})
+
+    @property
+    def max_clicks(self) -> int:
+        return int(self.protocol["max_clicks"])
+
+    @property
+    def replay(self) -> list[str]:
+        return [e["simulator"] for e in self.results if e.get("kind") == "users"]
+
+    def entry(self, dataset: str, simulator: str) -> dict[str, Any] | None:
+        for e in self.results:
+            if e["dataset"] == dataset and e["simulator"] == simulator:
+                return e
+        return None
+
+    def manifests(self) -> dict[str, str | None]:
+        """Dataset label -> ``manifest_sha256`` recorded in run.json."""
+        out = {}
+        for d in self.run.get("datasets") or []:
+            out[str(d.get("dataset", d.get("name")))] = d.get("manifest_sha256")
+        return out
+
+    def simulators(self) -> dict[str, dict[str, Any]]:
+        """Simulator name -> (plugin, options) recorded in run.json."""
+        return {
+            str(s.get("name")): {"plugin": s.get("plugin"), "options": s.get("options") or {}}
+            for s in self.run.get("simulators") or []
+        }
+
+
+def _read_json(path: Path, required: bool = True) -> dict[str, Any] | None:
+    if not path.is_file():
+        if required:
+            raise ReportError(f"{path}: missing (is {path.parent} a run folder?)")
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReportError(f"{path}: unreadable ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise ReportError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ReportError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _read_rows(path: Path) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        raise ReportError(f"{path}: missing (is {path.parent} a finished run folder?)")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from rclicks.run import table_columns
+
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ReportError(f"{path}: unreadable parquet file ({first})") from None
+    missing = [c for c in COLUMNS if c not in table.column_names]
+    if missing:
+        raise ReportError(f"{path}: missing column(s) {', '.join(missing)}")
+    return table_columns(table.select(list(COLUMNS)))
+
+
+def load_run(path: str | Path) -> RunData:
+    """Read a run folder (``run.json``, ``per_click.parquet``, ``summary.json``) and recompute
+    its results. Raises :class:`ReportError` naming the file that is missing or corrupt."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise ReportError(f"{folder}: no such run folder")
+    run = _read_json(folder / "run.json")
+    assert run is not None
+    proto = run.get("protocol")
+    if not isinstance(proto, dict) or not isinstance(proto.get("max_clicks"), int):
+        raise ReportError(f"{folder / 'run.json'}: no protocol.max_clicks (not a run.json?)")
+    summary = _read_json(folder / "summary.json", required=False)
+    rows = _read_rows(folder / "per_click.parquet")
+    warnings: list[str] = []
+    if run.get("status") not in (None, "complete", "complete_with_errors"):
+        warnings.append(
+            f"{folder / 'run.json'}: status {run.get('status')!r}: the run did not finish; "
+            "the report shows the clicks written so far"
+        )
+    if summary is None:
+        warnings.append(f"{folder / 'summary.json'}: missing; nothing to cross-check")
+    replay = summary.get("replay") if summary else None
+    try:
+        results = summarize(rows, int(proto["max_clicks"]), replay=replay)
+    except (ValueError, KeyError) as exc:
+        raise ReportError(f"{folder / 'per_click.parquet'}: {exc}") from None
+    if not results:
+        raise ReportError(f"{folder / 'per_click.parquet'}: no clicks")
+    data = RunData(folder, run, summary, rows, results, warnings)
+    if summary is not None:
+        where = folder / "summary.json"
+        if summary.get("protocol") not in (None, proto):
+            warnings.append(f"{where}: protocol {summary['protocol']} differs from run.json's")
+        diffs = compare_results(summary.get("results") or [], results)
+        if diffs:
+            shown = "; ".join(diffs[:5]) + (f"; … {len(diffs) - 5} more" if len(diffs) > 5 else "")
+            warnings.append(
+                f"{where} DISAGREES with per_click.parquet in {len(diffs)} value(s) ({shown}); "
+                "the report shows the values recomputed from per_click.parquet"
+            )
+    return data
+
+
+def _close(a: Any, b: Any) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+            return True
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+    return a == b
+
+
+def _diff(stored: Any, fresh: Any, where: str, out: list[str]) -> None:
+    if isinstance(stored, dict) and isinstance(fresh, dict):
+        for k in sorted(set(stored) | set(fresh), key=str):
+            if k not in stored or k not in fresh:
+                out.append(f"{where}{k}: {'missing' if k not in stored else 'extra'} in file")
+            else:
+                _diff(stored[k], fresh[k], f"{where}{k}.", out)
+    elif isinstance(stored, list) and isinstance(fresh, list):
+        if len(stored) != len(fresh):
+            out.append(f"{where.rstrip('.')}: {len(stored)} values in file, {len(fresh)} rows")
+        else:
+            for i, (a, b) in enumerate(zip(stored, fresh)):
+                _diff(a, b, f"{where}{i}.", out)
+    elif not _close(stored, fresh):
+        out.append(f"{where.rstrip('.')} {stored!r} in file, {fresh!r} from rows")
+
+
+def compare_results(stored: list[dict[str, Any]], fresh: list[dict[str, Any]]) -> list[str]:
+    """Every value where summary.json's results differ from the recomputed ones."""
+    key = lambda e: (str(e.get("dataset")), str(e.get("simulator")))  # noqa: E731
+    a = {key(e): e for e in stored if isinstance(e, dict)}
+    b = {key(e): e for e in fresh}
+    out: list[str] = []
+    for k in sorted(set(a) | set(b)):
+        name = f"{k[0]}/{k[1]}"
+        if k not in a:
+            out.append(f"{name}: not in the file")
+        elif k not in b:
+            out.append(f"{name}: in the file but no rows")
+        else:
+            _diff(a[k], b[k], f"{name} ", out)
+    return out
+
+
+def load_runs(paths: list[str | Path]) -> list[RunData]:
+    """:func:`load_run` for each folder, with labels that tell the rows apart (the model name,
+    plus ``(folder)`` when two runs share a model)."""
+    runs = [load_run(p) for p in paths]
+    names = [r.model for r in runs]
+    for r in runs:
+        r.label = r.model if names.count(r.model) == 1 else f"{r.model} ({r.path.name})"
+    labels = [r.label for r in runs]
+    for i, r in enumerate(runs):
+        if labels.count(r.label) > 1:
+            r.label = f"{r.label} #{i + 1}"
+    return runs
+
+
+def check_comparable(runs: list[RunData]) -> list[str]:
+    """Why these runs should not share a table (empty when they may): a protocol setting
+    (max_clicks, groups, repeats) differs, a dataset of the same name was a different set of
+    files (``manifest_sha256``), or a simulator of the same name ran with another plugin or
+    options. The seed, the baseline switch and the device do not count."""
+    problems: list[str] = []
+    if len(runs) < 2:
+        return problems
+    for k in PROTOCOL_KEYS:
+        vals = {r.label: r.protocol.get(k) for r in runs}
+        if len(set(map(json.dumps, vals.values()))) > 1:
+            problems.append(f"{k} differs: " + ", ".join(f"{n}={v}" for n, v in vals.items()))
+    datasets: dict[str, dict[str, Any]] = {}
+    for r in runs:
+        for name, sha in r.manifests().items():
+            datasets.setdefault(name, {})[r.label] = sha
+    for name, shas in sorted(datasets.items()):
+        if len(shas) > 1 and len(set(shas.values())) > 1:
+            problems.append(
+                f"dataset {name!r} is not the same data (manifest_sha256 "
+                + ", ".join(f"{n}={(s or 'none')[:12]}" for n, s in shas.items())
+                + "; e.g. another --limit or changed files)"
+            )
+    sims: dict[str, dict[str, str]] = {}
+    for r in runs:
+        for name, spec in r.simulators().items():
+            sims.setdefault(name, {})[r.label] = json.dumps(spec, sort_keys=True)
+    for name, specs in sorted(sims.items()):
+        if len(set(specs.values())) > 1:
+            problems.append(
+                f"simulator {name!r} ran with other settings: "
+                + ", ".join(f"{n}={s}" for n, s in specs.items())
+            )
+    return problems

@@ -1,0 +1,459 @@
+"""The report's tables, built from recomputed results, and their renderings.
+
+A :class:`ReportTable` holds raw values (``Cell.value``, ``Cell.std``) next to the text shown,
+so every rendering — rich, Markdown, LaTeX, CSV, JSON, HTML — prints the same numbers, and the
+machine formats carry them unrounded.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from rclicks.reports.instances import first_click_spread
+from rclicks.reports.runs import RunData
+
+CLASSICAL = ("NoC@85", "NoC@90", "NoC@95", "NoF@90", "NoF@95", "1-mIoU", "5-mIoU", "SPC")
+
+
+@dataclass
+class Column:
+    label: str
+    metric: str | None = None  # None: a label column (model, dataset, ...)
+    group: str | None = None  # spanning header (a dataset, "dataset · simulator")
+    dataset: str | None = None
+    simulator: str | None = None
+    align: str = "right"
+
+
+@dataclass
+class Cell:
+    text: str
+    value: Any = None
+    std: float | None = None
+
+
+@dataclass
+class Row:
+    cells: list[Cell]
+    model: str
+    dataset: str | None = None
+    simulator: str | None = None
+
+
+@dataclass
+class ReportTable:
+    name: str
+    title: str
+    columns: list[Column]
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def records(self) -> list[dict[str, Any]]:
+        """One record per numeric cell: table, model, dataset, simulator, metric, value, std."""
+        out = []
+        for row in self.rows:
+            for col, cell in zip(self.columns, row.cells):
+                if col.metric is None:
+                    continue
+                out.append(
+                    {
+                        "table": self.name,
+                        "model": row.model,
+                        "dataset": col.dataset or row.dataset,
+                        "simulator": col.simulator or row.simulator,
+                        "metric": col.metric,
+                        "value": _plain(cell.value),
+                        "std": _plain(cell.std),
+                    }
+                )
+        return out
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+# -- formatting ------------------------------------------------------------------------------
+
+
+def fmt(v: Any, digits: int = 2) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "—"
+    return f"{v:.{digits}f}"
+
+
+def fmt_pct(v: Any) -> str:
+    """A fraction as a signed percentage; a value that rounds to zero prints as +0.0%."""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "—"
+    p = 100 * v
+    return f"{0.0 if abs(p) < 0.05 else p:+.1f}%"
+
+
+def _num(v: Any, digits: int = 2) -> Cell:
+    return Cell(fmt(v, digits), v)
+
+
+def _pm(v: Any, std: Any, digits: int = 2) -> Cell:
+    if v is None:
+        return Cell("—")
+    return Cell(f"{fmt(v, digits)} ± {fmt(std, digits)}", v, std)
+
+
+def _pct(v: Any) -> Cell:
+    return Cell(fmt_pct(v), v)
+
+
+def _nof(v: Any, grouped: bool) -> Cell:
+    if v is None:
+        return Cell("—")
+    return Cell(fmt(v, 1) if grouped else str(int(v)), v)
+
+
+def _label(text: str) -> Cell:
+    return Cell(text, None)
+
+
+def _empty() -> Cell:
+    return Cell("", None)
+
+
+# -- the tables ------------------------------------------------------------------------------
+
+
+def _pairs(runs: list[RunData], kinds: tuple[str, ...]) -> list[tuple[str, str]]:
+    got = {
+        (e["dataset"], e["simulator"]) for r in runs for e in r.results if e.get("kind") in kinds
+    }
+    return sorted(got)
+
+
+def rclicks_table(runs: list[RunData], t: str = "90") -> ReportTable | None:
+    """RClicks Table 4: one row per model; per dataset (and clicking simulator) the Sample
+    NoC@t ± std, ΔSB@t and ΔGR@t in %."""
+    pairs = _pairs(runs, ("groups",))
+    if not pairs:
+        return None
+    several = len({s for _, s in pairs}) > 1
+    cols = [Column("Model", align="left")]
+    for d, s in pairs:
+        head = f"{d} · {s}" if several else d
+        cols += [
+            Column(f"Sample NoC@{t}", f"NoC@{t}", head, d, s),
+            Column("ΔSB, %", f"dSB@{t}", head, d, s),
+            Column("ΔGR, %", f"dGR@{t}", head, d, s),
+        ]
+    table = ReportTable(
+        "rclicks",
+        f"Sample NoC@{t} ± std, ΔSB and ΔGR (RClicks Table 4 layout)",
+        cols,
+        notes=[
+            "Sample NoC: mean over clicking groups, then over instances; ± the per-instance "
+            "std over groups, averaged. ΔSB: (Sample NoC − baseline NoC) / baseline NoC; "
+            "ΔGR: (NoC in G1 − NoC in GN) / NoC in GN; both averaged over instances."
+        ],
+    )
+    for r in runs:
+        cells = [_label(r.label)]
+        for d, s in pairs:
+            e = r.entry(d, s)
+            if e is None or e.get("kind") != "groups":
+                cells += [Cell("—"), Cell("—"), Cell("—")]
+                continue
+            cells += [
+                _pm(e[f"NoC@{t}"], e[f"NoC@{t}_std"]),
+                _pct(e.get(f"dSB@{t}")),
+                _pct(e.get(f"dGR@{t}")),
+            ]
+        table.rows.append(Row(cells, r.label))
+    return table
+
+
+def classical_table(runs: list[RunData]) -> ReportTable:
+    """NoC@85/90/95, NoF@90/95, 1-mIoU, 5-mIoU and SPC (the OIS / EMC-Click layout), for the
+    baseline robot and for each simulator's sample (group means)."""
+    cols = [
+        Column("Model", align="left"),
+        Column("Dataset", align="left"),
+        Column("Clicks", align="left"),
+        Column("Inst.", "instances"),
+    ]
+    cols += [Column("SPC, s" if m == "SPC" else m, m) for m in CLASSICAL]
+    table = ReportTable(
+        "classical",
+        "Classical metrics: baseline robot and sampled clicks",
+        cols,
+        notes=[
+            "Sample rows average NoC over groups then instances, and NoF over groups (a mean "
+            "count). SPC: model seconds per click (decoding only)."
+        ],
+    )
+    for r in runs:
+        for e in r.results:
+            if e.get("kind") == "users":
+                continue
+            grouped = e.get("kind") == "groups"
+            who = f"{e['simulator']} ×{e['groups']}" if grouped else e["simulator"]
+            cells = [_label(r.label), _label(e["dataset"]), _label(who)]
+            cells.append(Cell(str(e["instances"]), e["instances"]))
+            for m in CLASSICAL:
+                v = e.get(m)
+                if m.startswith("NoF"):
+                    cells.append(_nof(v, grouped))
+                elif m.startswith("NoC"):
+                    cells.append(_num(v, 2))
+                elif m == "SPC":
+                    cells.append(_num(v, 4))
+                else:
+                    cells.append(_num(v, 3))
+            table.rows.append(Row(cells, r.label, e["dataset"], e["simulator"]))
+    return table
+
+
+def difficulty_table(runs: list[RunData]) -> ReportTable | None:
+    """Dataset difficulty from first clicks: real users' (the ``users`` simulator: IoU@1 ±
+    std over users, User NSR) and sampled ones (a grouped simulator: IoU@1 ± std over groups,
+    the IoU@1 NSR over groups, and the Sample NSR of IoU-AuC)."""
+    rows = []
+    for r in runs:
+        base = {e["dataset"]: e.get("1-mIoU") for e in r.results if e["simulator"] == "baseline"}
+        for e in r.results:
+            kind = e.get("kind")
+            if kind == "users":
+                rows.append(
+                    Row(
+                        [
+                            _label(r.label),
+                            _label(e["dataset"]),
+                            _label(f"{e['simulator']} (real)"),
+                            Cell(str(e["instances"]), e["instances"]),
+                            Cell(str(e["users"]), e["users"]),
+                            _pm(e["IoU@1"], e["IoU@1_std"], 3),
+                            _num(e.get("User NSR"), 3),
+                            Cell("—"),
+                            _num(base.get(e["dataset"]), 3),
+                        ],
+                        r.label,
+                        e["dataset"],
+                        e["simulator"],
+                    )
+                )
+            elif kind == "groups":
+                spread = first_click_spread(r, e["dataset"], e["simulator"])
+                clicks = e["instances"] * e["groups"] * e["repeats"]
+                rows.append(
+                    Row(
+                        [
+                            _label(r.label),
+                            _label(e["dataset"]),
+                            _label(f"{e['simulator']} ×{e['groups']}"),
+                            Cell(str(e["instances"]), e["instances"]),
+                            Cell(str(clicks), clicks),
+                            _pm(e["1-mIoU"], spread["IoU@1_std"], 3),
+                            _num(spread["IoU@1 NSR"], 3),
+                            _num(e.get("NSR"), 3),
+                            _num(base.get(e["dataset"]), 3),
+                        ],
+                        r.label,
+                        e["dataset"],
+                        e["simulator"],
+                    )
+                )
+    if not rows:
+        return None
+    cols = [
+        Column("Model", align="left"),
+        Column("Dataset", align="left"),
+        Column("First clicks", align="left"),
+        Column("Inst.", "instances"),
+        Column("Clicks", "first_clicks"),
+        Column("IoU@1 ± std", "IoU@1"),
+        Column("NSR@1", "NSR@1"),
+        Column("Sample NSR", "NSR"),
+        Column("baseline IoU@1", "baseline IoU@1"),
+    ]
+    return ReportTable(
+        "difficulty",
+        "Dataset difficulty: how unequal the first click leaves people",
+        cols,
+        rows,
+        notes=[
+            "IoU@1: IoU after the first click, per instance mean over real users (or over "
+            "clicking groups), averaged; ± the per-instance std, averaged. NSR@1: per-instance "
+            "std / mean of IoU@1, averaged (for real users: the User NSR). Sample NSR: the same "
+            "over groups of IoU-AuC."
+        ],
+    )
+
+
+def per_group_table(runs: list[RunData], t: str = "90") -> ReportTable | None:
+    """NoC@t of every clicking group (G1 = least clickable), next to the baseline's."""
+    n = max((e["groups"] for r in runs for e in r.results if e.get("kind") == "groups"), default=0)
+    if not n:
+        return None
+    cols = [
+        Column("Model", align="left"),
+        Column("Dataset", align="left"),
+        Column("Simulator", align="left"),
+        Column("Baseline", f"baseline NoC@{t}"),
+    ] + [Column(f"G{g}", f"NoC@{t} G{g}") for g in range(1, n + 1)]
+    table = ReportTable("per_group", f"NoC@{t} per clicking group (G1: least clickable)", cols)
+    for r in runs:
+        for e in r.results:
+            if e.get("kind") != "groups":
+                continue
+            b = r.entry(e["dataset"], "baseline")
+            vals = e["per_group"][f"NoC@{t}"]
+            cells = [_label(r.label), _label(e["dataset"]), _label(e["simulator"])]
+            cells.append(_num(b.get(f"NoC@{t}") if b else None))
+            cells += [_num(v) for v in vals] + [Cell("—")] * (n - len(vals))
+            table.rows.append(Row(cells, r.label, e["dataset"], e["simulator"]))
+    return table
+
+
+def build_tables(runs: list[RunData], t: str = "90") -> list[ReportTable]:
+    tables = [
+        rclicks_table(runs, t),
+        classical_table(runs),
+        per_group_table(runs, t),
+        difficulty_table(runs),
+    ]
+    return [x for x in tables if x is not None]
+
+
+# -- renderings ------------------------------------------------------------------------------
+
+
+def to_rich(table: ReportTable):
+    from rich.markup import escape
+    from rich.table import Table
+
+    t = Table(title=table.title, header_style="bold")
+    for c in table.columns:
+        head = f"{c.group}\n{c.label}" if c.group else c.label
+        t.add_column(escape(head), justify=c.align, no_wrap=True)  # type: ignore[arg-type]
+    for row in table.rows:
+        t.add_row(*(escape(c.text) for c in row.cells))
+    return t
+
+
+def _md_escape(s: str) -> str:
+    return s.replace("|", "\\|")
+
+
+def to_markdown(table: ReportTable) -> str:
+    heads = [f"{c.group} {c.label}" if c.group else c.label for c in table.columns]
+    lines = [f"### {table.title}", ""]
+    lines.append("| " + " | ".join(_md_escape(h) for h in heads) + " |")
+    lines.append("|" + "|".join("---:" if c.align == "right" else "---" for c in table.columns))
+    lines[-1] += "|"
+    for row in table.rows:
+        lines.append("| " + " | ".join(_md_escape(c.text) for c in row.cells) + " |")
+    if table.notes:
+        lines += [""] + [f"_{n}_" for n in table.notes]
+    return "\n".join(lines) + "\n"
+
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+
+
+def latex_escape(s: str) -> str:
+    out = "".join(_LATEX_SPECIAL.get(ch, ch) for ch in s)
+    return (
+        out.replace("±", r"$\pm$")
+        .replace("Δ", r"$\Delta$")
+        .replace("×", r"$\times$")
+        .replace("—", "--")
+        .replace("·", r"$\cdot$")
+        .replace("−", "-")
+    )
+
+
+def to_latex(table: ReportTable) -> str:
+    """A booktabs ``tabular`` fragment (needs ``\\usepackage{booktabs}``)."""
+    spec = "".join("l" if c.align == "left" else "r" for c in table.columns)
+    lines = [f"% {table.title}", f"\\begin{{tabular}}{{{spec}}}", r"\toprule"]
+    if any(c.group for c in table.columns):
+        heads, rules, i = [], [], 0
+        while i < len(table.columns):
+            g = table.columns[i].group
+            j = i
+            while j + 1 < len(table.columns) and table.columns[j + 1].group == g:
+                j += 1
+            span = j - i + 1
+            if g:
+                heads.append(f"\\multicolumn{{{span}}}{{c}}{{{latex_escape(g)}}}")
+                rules.append(f"\\cmidrule(lr){{{i + 1}-{j + 1}}}")
+            else:
+                heads += [""] * span
+            i = j + 1
+        lines.append(" & ".join(heads) + r" \\")
+        lines.append(" ".join(rules))
+    lines.append(" & ".join(latex_escape(c.label) for c in table.columns) + r" \\")
+    lines.append(r"\midrule")
+    for row in table.rows:
+        lines.append(" & ".join(latex_escape(c.text) for c in row.cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+CSV_FIELDS = ("table", "model", "dataset", "simulator", "metric", "value", "std")
+
+
+def to_csv(tables: list[ReportTable]) -> str:
+    """Every numeric cell as one tidy row: table, model, dataset, simulator, metric, value,
+    std (full precision; empty for a missing value)."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(CSV_FIELDS), lineterminator="\n")
+    w.writeheader()
+    for t in tables:
+        for rec in t.records():
+            w.writerow({k: ("" if rec[k] is None else rec[k]) for k in CSV_FIELDS})
+    return buf.getvalue()
+
+
+def to_json(tables: list[ReportTable], runs: list[RunData], warnings: list[str]) -> str:
+    data = {
+        "runs": [
+            {
+                "path": str(r.path),
+                "label": r.label,
+                "model": r.model,
+                "protocol": r.protocol,
+                "datasets": r.manifests(),
+            }
+            for r in runs
+        ],
+        "warnings": warnings,
+        "tables": [
+            {
+                "name": t.name,
+                "title": t.title,
+                "columns": [c.label for c in t.columns],
+                "groups": [c.group for c in t.columns],
+                "rows": [[c.text for c in row.cells] for row in t.rows],
+                "values": t.records(),
+                "notes": t.notes,
+            }
+            for t in tables
+        ],
+    }
+    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"

@@ -1,0 +1,326 @@
+"""``rclicks show-clicks``: a stored trajectory re-derived step by step.
+
+The run folder keeps the clicks, not the maps they were drawn from. :func:`replay_trajectory`
+rebuilds the model, simulator and dataset from ``run.json`` through the registry, re-runs the
+model on the recorded clicks (models are deterministic) and, before every click, recomputes
+what the engine saw: the previous prediction, the error region on the chosen side, the
+simulator's density there and the clicking group's mass slice. Each step checks itself: the
+side must be the one recorded, the click must lie in the group slice (or be the baseline
+fallback), and the replayed IoU must equal the recorded one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rclicks.reports.runs import ReportError, RunData
+from rclicks.types import Click
+
+
+@dataclass
+class Step:
+    k: int
+    click: Click
+    recorded_iou: float
+    iou: float
+    prev_mask: np.ndarray  # prediction before this click
+    mask: np.ndarray  # prediction after it
+    region: np.ndarray  # the error region on the recorded side
+    density: np.ndarray | None  # the simulator's density on that region (None: baseline)
+    support: np.ndarray | None  # the clicking group's slice (None: no groups)
+    fallback: bool = False  # nothing in the slice: the engine clicked the baseline point
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Replay:
+    dataset: str
+    sample_id: str
+    instance_id: str
+    simulator: str
+    group: int
+    repeat: int
+    groups: int
+    image: np.ndarray
+    gt: np.ndarray
+    steps: list[Step]
+
+    @property
+    def problems(self) -> list[str]:
+        return [f"click {s.k}: {p}" for s in self.steps for p in s.problems]
+
+
+def _pick_run_component(items: list[dict[str, Any]], name: str | None, what: str, key: str):
+    if name is None:
+        if len(items) == 1:
+            return items[0]
+        names = ", ".join(str(i.get(key)) for i in items)
+        raise ReportError(f"the run has several {what}s ({names}); choose one with --{what}")
+    for i in items:
+        if name in (i.get(key), i.get("name")):
+            return i
+    names = ", ".join(str(i.get(key)) for i in items)
+    raise ReportError(f"the run has no {what} {name!r} (it has {names})")
+
+
+def _select(run: RunData, **want: Any) -> np.ndarray:
+    sel = np.ones(len(run.rows["click"]), dtype=bool)
+    for k, v in want.items():
+        sel &= run.rows[k] == v
+    return sel
+
+
+def replay_trajectory(
+    run: RunData,
+    sample_id: str,
+    instance_id: str | None = None,
+    simulator: str | None = None,
+    group: int | None = None,
+    repeat: int = 1,
+    dataset: str | None = None,
+    registry_path: str | None = None,
+    device: str = "cpu",
+) -> Replay:
+    """Re-derive one stored trajectory (defaults: the run's only dataset, the sample's first
+    instance, the first clicking simulator, group 1 — or the baseline when there is none)."""
+    from rclicks.clicks import choose_side, error_masks, group_support
+    from rclicks.metrics import iou as iou_of
+    from rclicks.presets import load_registry
+    from rclicks.registry import build
+
+    ds_info = _pick_run_component(run.run.get("datasets") or [], dataset, "dataset", "dataset")
+    label = str(ds_info.get("dataset", ds_info.get("name")))
+    rows = run.rows
+    in_sample = _select(run, dataset=label, sample_id=sample_id)
+    if not in_sample.any():
+        known = sorted(set(rows["sample_id"][rows["dataset"] == label].tolist()))
+        shown = ", ".join(known[:8]) + (" …" if len(known) > 8 else "")
+        raise ReportError(f"no sample {sample_id!r} in this run's {label} rows (it has {shown})")
+    if instance_id is None:
+        instance_id = sorted(set(rows["instance_id"][in_sample].tolist()), key=_natural)[0]
+    in_inst = in_sample & (rows["instance_id"] == instance_id)
+    if not in_inst.any():
+        raise ReportError(f"sample {sample_id!r} has no instance {instance_id!r} in this run")
+    sims = sorted(set(rows["simulator"][in_inst].tolist()))
+    if simulator is None:
+        grouped = [s for s in sims if (rows["group"][in_inst & (rows["simulator"] == s)] > 0).any()]
+        simulator = grouped[0] if grouped else ("baseline" if "baseline" in sims else sims[0])
+    if simulator not in sims:
+        raise ReportError(f"no simulator {simulator!r} in this run (it has {', '.join(sims)})")
+    in_sim = in_inst & (rows["simulator"] == simulator)
+    groups_here = sorted(set(int(g) for g in rows["group"][in_sim]))
+    if group is None:
+        group = groups_here[0]
+    sel = in_sim & (rows["group"] == group) & (rows["repeat"] == repeat)
+    if not sel.any():
+        raise ReportError(
+            f"no trajectory {simulator} group {group} repeat {repeat} (groups: "
+            f"{', '.join(map(str, groups_here))})"
+        )
+    idx = np.flatnonzero(sel)
+    idx = idx[np.argsort(rows["click"][idx])]
+    recorded = [
+        (Click(int(rows["x"][i]), int(rows["y"][i]), bool(rows["positive"][i])), rows["iou"][i])
+        for i in idx
+    ]
+
+    registry = load_registry(registry_path)
+    m = run.run["model"]
+    model = build("models", m["name"], m.get("options") or {}, registry, device=device)
+    sim = None
+    if simulator != "baseline":
+        s_info = _pick_run_component(
+            run.run.get("simulators") or [], simulator, "simulator", "name"
+        )
+        sim = build("simulators", s_info["name"], s_info.get("options") or {}, registry, None)
+    ds = build("datasets", ds_info["name"], ds_info.get("options") or {}, registry)
+    from rclicks.cli_datasets import _find_sample
+
+    try:
+        sample = _find_sample(ds, sample_id)
+    except LookupError as exc:
+        raise ReportError(str(exc)) from None
+    if instance_id not in sample.instances:
+        raise ReportError(f"dataset sample {sample_id!r} has no instance {instance_id!r}")
+    gt = np.asarray(sample.instances[instance_id], dtype=bool)
+    ignore = sample.ignore
+    n_groups = int(run.protocol.get("groups", 1))
+    threshold = float(getattr(model, "threshold", 0.5))
+    embedding = model.encode(sample.image)
+    state = None
+    pred = np.zeros(gt.shape, dtype=bool)
+    clicks: list[Click] = []
+    steps: list[Step] = []
+    for k, (click, rec_iou) in enumerate(recorded, start=1):
+        problems: list[str] = []
+        fn, fp = error_masks(gt, pred, ignore)
+        positive, dfn, dfp = choose_side(fn, fp, clicks)
+        if positive != click.positive:
+            problems.append(
+                f"the side rule gives {'positive' if positive else 'negative'}, the run "
+                f"recorded {'positive' if click.positive else 'negative'}"
+            )
+        chosen = dfn if click.positive else dfp
+        region = chosen.mask()
+        density = support = None
+        fallback = False
+        h, w = gt.shape
+        if sim is not None and not getattr(sim, "is_baseline", False):
+            density = np.asarray(sim.density(sample.image, gt, region), dtype=np.float32)
+            weights = np.where(region, density, 0.0).astype(np.float32)
+            for c in clicks:
+                weights[c.y, c.x] = 0.0
+            deterministic = bool(getattr(sim, "deterministic", False))
+            if deterministic or group == 0:
+                support = np.zeros_like(region)
+                if weights.max() > 0:
+                    flat = int(np.argmax(weights))
+                    support.flat[flat] = True
+            else:
+                support = group_support(weights, group, n_groups)
+            if not support.any():
+                fallback = True
+        if sim is None or fallback or getattr(sim, "is_baseline", False):
+            y, x = chosen.first_argmax()
+            if (x, y) != (click.x, click.y):
+                problems.append(
+                    f"the baseline point is ({x}, {y}), recorded ({click.x}, {click.y})"
+                )
+        elif not support[click.y, click.x]:
+            problems.append(f"the recorded click ({click.x}, {click.y}) is outside group {group}")
+        clicks.append(click)
+        prob, state = model.predict(embedding, list(clicks), state)
+        prob = np.asarray(prob)
+        if prob.ndim == 3:
+            prob = prob[0]
+        new = prob > threshold
+        value = iou_of(gt, new, ignore)
+        if not (
+            math.isclose(value, float(rec_iou), abs_tol=1e-9)
+            or (math.isnan(value) and math.isnan(float(rec_iou)))
+        ):
+            problems.append(
+                f"replayed IoU {value:.6f} ≠ recorded {float(rec_iou):.6f}: the model did not "
+                "reproduce the run's masks (non-deterministic, or other weights/options)"
+            )
+        steps.append(
+            Step(
+                k,
+                click,
+                float(rec_iou),
+                value,
+                pred,
+                new,
+                region,
+                density,
+                support,
+                fallback,
+                problems,
+            )
+        )
+        pred = new
+    return Replay(
+        label, sample_id, instance_id, simulator, group, repeat, n_groups, sample.image, gt, steps
+    )
+
+
+def _natural(s: str) -> tuple:
+    return (0, int(s), "") if s.isdigit() else (1, 0, s)
+
+
+def render_replay(rep: Replay, max_steps: int | None = None, ncols: int = 4):
+    """One panel per click: the image, the ground truth outline (white), the prediction before
+    the click (cyan), the density over the error region (heat), the group slice (yellow
+    outline), earlier clicks (small) and this click (large; green + / red −)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.colors import ListedColormap
+    from matplotlib.figure import Figure
+
+    steps = rep.steps[:max_steps] if max_steps else rep.steps
+    n = len(steps)
+    ncols = max(1, min(ncols, n))
+    nrows = math.ceil(n / ncols)
+    h, w = rep.gt.shape
+    scale = 3.6 / max(h, w)
+    fig = Figure(figsize=(ncols * w * scale + 0.4, nrows * (h * scale + 0.55) + 0.5))
+    fig.subplots_adjust(
+        left=0.01,
+        right=0.99,
+        bottom=0.01,
+        top=1 - 0.75 / fig.get_figheight(),
+        wspace=0.04,
+        hspace=0.25,
+    )
+    img = np.asarray(rep.image, dtype=np.float32) / 255.0
+    heat = matplotlib.colormaps["inferno"]
+    yellow = ListedColormap([(1, 1, 1, 0), (1.0, 0.9, 0.0, 0.55)])
+    for i, s in enumerate(steps):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        ax.imshow(img * 0.55 + 0.2, interpolation="nearest")
+        if s.density is not None and s.region.any():
+            d = np.where(s.region, s.density, np.nan)
+            top = np.nanmax(d)
+            if top > 0:
+                ax.imshow(d / top, cmap=heat, alpha=0.75, vmin=0, vmax=1, interpolation="nearest")
+        elif s.region.any():
+            ax.imshow(np.where(s.region, 1.0, np.nan), cmap=heat, alpha=0.35, vmin=0, vmax=1.5)
+        if s.support is not None and s.support.any():
+            ax.imshow(s.support.astype(float), cmap=yellow, vmin=0, vmax=1, interpolation="nearest")
+            if s.support.sum() > 1:
+                ax.contour(s.support.astype(float), levels=[0.5], colors="yellow", linewidths=0.8)
+        ax.contour(rep.gt.astype(float), levels=[0.5], colors="white", linewidths=1.0)
+        if s.prev_mask.any():
+            ax.contour(s.prev_mask.astype(float), levels=[0.5], colors="cyan", linewidths=1.0)
+        before = rep.steps[: s.k - 1]
+        if before:
+            ax.scatter(
+                [b.click.x for b in before],
+                [b.click.y for b in before],
+                s=18,
+                c=["#34c759" if b.click.positive else "#ff3b30" for b in before],
+                edgecolors="black",
+                linewidths=0.5,
+                gid="earlier-clicks",
+            )
+        ax.scatter(
+            [s.click.x],
+            [s.click.y],
+            s=120,
+            marker="P" if s.click.positive else "X",
+            c="#34c759" if s.click.positive else "#ff3b30",
+            edgecolors="white",
+            linewidths=1.2,
+            gid="click",
+            zorder=5,
+        )
+        flag = " fallback" if s.fallback else ""
+        bad = " ⚠" if s.problems else ""
+        ax.set_title(
+            f"{s.k}: {'+' if s.click.positive else '−'}({s.click.x},{s.click.y}) "
+            f"IoU {s.recorded_iou:.3f}{flag}{bad}",
+            fontsize=8,
+        )
+        ax.set_xlim(-0.5, w - 0.5)
+        ax.set_ylim(h - 0.5, -0.5)
+        ax.set_axis_off()
+    where = f"G{rep.group}/{rep.groups}" if rep.group else "no group"
+    fig.suptitle(
+        f"{rep.dataset} · {rep.sample_id} · instance {rep.instance_id} · {rep.simulator} "
+        f"{where} · repeat {rep.repeat}  (heat: density on the error region, yellow: group "
+        "slice, white: object, cyan: previous mask)",
+        fontsize=9,
+    )
+    return fig
+
+
+def save_replay(fig: Any, out: Path) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    return out
