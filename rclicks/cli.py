@@ -184,8 +184,10 @@ def eval_cmd(
         raise typer.Exit(3)
 
 
-class _progress:
-    """A rich progress bar on a terminal; silent otherwise (so logs stay clean)."""
+class TerminalProgress:
+    """Base of the commands' progress callbacks ``(event, info)``: a rich bar on a terminal,
+    silent otherwise (so logs stay clean). Subclasses implement :meth:`on_event`; ``self.bar``
+    (a started ``rich.progress.Progress``) is stopped on ``end`` and on leaving the block."""
 
     def __init__(self) -> None:
         self.enabled = err_console.is_terminal
@@ -197,6 +199,24 @@ class _progress:
     def __call__(self, event: str, info: dict[str, Any]) -> None:
         if not self.enabled:
             return
+        if event == "end":
+            self.__exit__()
+            return
+        self.on_event(event, info)
+
+    def on_event(self, event: str, info: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
+class _progress(TerminalProgress):
+    """``rclicks eval``: images done, instances, clicks per second, ETA."""
+
+    def on_event(self, event: str, info: dict[str, Any]) -> None:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -236,13 +256,6 @@ class _progress:
             self.bar.update(
                 self.task, advance=1, rate=f"{rate:,.0f} clicks/s", instances=self.instances
             )
-        elif event == "end" and self.bar is not None:
-            self.bar.stop()
-            self.bar = None
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.stop()
 
 
 @app.command("list")

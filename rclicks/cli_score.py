@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from rclicks.cli import _fail, err_console, out_console
+from rclicks.cli import TerminalProgress, _fail, err_console, out_console
 from rclicks.cli import app as _app
 
 
@@ -137,19 +137,10 @@ def score_simulator_cmd(
     )
 
 
-class _Progress:
-    """A progress bar over click sets × simulators on a terminal; silent in logs."""
+class _Progress(TerminalProgress):
+    """A progress bar over click sets × simulators."""
 
-    def __init__(self) -> None:
-        self.enabled = err_console.is_terminal
-        self.bar = None
-
-    def __enter__(self):
-        return self
-
-    def __call__(self, event: str, info: dict[str, Any]) -> None:
-        if not self.enabled:
-            return
+    def on_event(self, event: str, info: dict[str, Any]) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
         if event == "start":
@@ -165,10 +156,3 @@ class _Progress:
             self.task = self.bar.add_task("score", total=info["sets"] * info["simulators"])
         elif event == "row" and self.bar is not None:
             self.bar.update(self.task, advance=1)
-        elif event == "end" and self.bar is not None:
-            self.bar.stop()
-            self.bar = None
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.stop()

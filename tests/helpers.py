@@ -130,3 +130,14 @@ def synthetic_clicks(
                 )
     write_clicks(path, rows)
     return rows
+
+
+# A ClickabilityNet small enough to train and run in tests (same architecture, reduced width).
+TINY_NET = {
+    "embed_dims": [8, 16, 16, 16],
+    "depths": [1, 1, 1, 1],
+    "mlp_ratios": [2, 2, 2, 2],
+    "head_channels": 16,
+    "gn_groups": 4,
+    "coord_hidden": 4,
+}

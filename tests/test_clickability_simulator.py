@@ -166,15 +166,8 @@ def test_registry_preset_takes_the_checkpoint_folder_and_pins_the_sha256(tmp_pat
     from rclicks.nets.segnext import ClickabilityNet
     from rclicks.presets import load_registry
     from rclicks.registry import ComponentError, build
+    from tests.helpers import TINY_NET as tiny
 
-    tiny = {
-        "embed_dims": [8, 16, 16, 16],
-        "depths": [1, 1, 1, 1],
-        "mlp_ratios": [2, 2, 2, 2],
-        "head_channels": 16,
-        "gn_groups": 4,
-        "coord_hidden": 4,
-    }
     torch.manual_seed(0)
     path = tmp_path / "clickability_model.pth"
     torch.save(ClickabilityNet(**tiny).state_dict(), path)

@@ -38,16 +38,9 @@ from rclicks.training import (
     split_images,
     train,
 )
-from tests.helpers import run_cli
+from tests.helpers import TINY_NET, run_cli
 
-TINY = {
-    "embed_dims": [8, 16, 16, 16],
-    "depths": [1, 1, 1, 1],
-    "mlp_ratios": [2, 2, 2, 2],
-    "head_channels": 16,
-    "gn_groups": 4,
-    "coord_hidden": 4,
-}
+TINY = TINY_NET
 TINY_ARGS = [a for k, v in TINY.items() for a in ("--net-opt", f"{k}={v}".replace(" ", ""))]
 VAL_FRACTION = 0.3
 
