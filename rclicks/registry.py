@@ -46,6 +46,27 @@ def parse_options(pairs: list[str] | None, what: str = "option") -> dict[str, An
     return out
 
 
+def options_for(name: str, options: dict[str, Any] | None, names: list[str]) -> dict[str, Any]:
+    """The options of component ``name`` among several (``names``) given one option list:
+    ``KEY`` applies to every component, ``NAME:KEY`` only to ``NAME`` (and wins over ``KEY``).
+    A ``NAME:`` that names none of ``names`` is an error."""
+    plain: dict[str, Any] = {}
+    scoped: dict[str, Any] = {}
+    for key, value in (options or {}).items():
+        target, sep, sub = key.partition(":")
+        if not sep:
+            plain[key] = value
+            continue
+        if target not in names:
+            raise ValueError(
+                f"option {key}={value!r} is scoped to {target!r}, which is not one of "
+                f"{', '.join(names)}"
+            )
+        if target == name:
+            scoped[sub] = value
+    return {**plain, **scoped}
+
+
 def resolve(
     kind: str,
     name: str,

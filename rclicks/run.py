@@ -42,7 +42,7 @@ from rclicks.engine import (
 from rclicks.metrics import summarize
 from rclicks.plugins import PluginHost, get_host
 from rclicks.presets import load_registry
-from rclicks.registry import Resolved, instantiate, resolve
+from rclicks.registry import Resolved, instantiate, options_for, resolve
 
 Progress = Callable[[str, dict[str, Any]], None]
 
@@ -167,7 +167,14 @@ class _Components:
         registry = load_registry(cfg.registry_path)
         self.model_r = resolve("models", cfg.model, cfg.model_options, registry, host)
         self.sim_r = {
-            s: resolve("simulators", s, cfg.sim_options, registry, host) for s in cfg.simulators
+            s: resolve(
+                "simulators",
+                s,
+                options_for(s, cfg.sim_options, list(cfg.simulators)),
+                registry,
+                host,
+            )
+            for s in cfg.simulators
         }
         self.data_r = {
             d: resolve("datasets", d, cfg.data_options, registry, host) for d in cfg.datasets

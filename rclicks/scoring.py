@@ -344,7 +344,7 @@ def run_scoring(cfg: ScoreRun, progress: Callable[[str, dict], None] | None = No
     from rclicks.plugins import get_host
     from rclicks.presets import load_registry
     from rclicks.realclicks import ClicksFileError, check_prev_masks, load_clicks, targets
-    from rclicks.registry import instantiate, resolve
+    from rclicks.registry import instantiate, options_for, resolve
     from rclicks.run import RunError, resolve_device
 
     progress = progress or (lambda event, info: None)
@@ -356,7 +356,10 @@ def run_scoring(cfg: ScoreRun, progress: Callable[[str, dict], None] | None = No
         raise ValueError(f"--input-device must be all, pc or mobile; got {cfg.input_device!r}")
     table = load_clicks(cfg.clicks)
     data_r = resolve("datasets", cfg.dataset, cfg.data_options, registry, host)
-    sim_r = {s: resolve("simulators", s, cfg.sim_options, registry, host) for s in cfg.simulators}
+    sim_r = {
+        s: resolve("simulators", s, options_for(s, cfg.sim_options, cfg.simulators), registry, host)
+        for s in cfg.simulators
+    }
     dataset = instantiate(data_r)
     label = str(getattr(dataset, "name", cfg.dataset))
     csv_name = cfg.clicks_dataset or label

@@ -256,3 +256,41 @@ def test_prefetch_option_does_not_change_results(tmp_path):
     a = pq.read_table(tmp_path / "0" / "per_click.parquet").drop(["seconds"])
     b = pq.read_table(tmp_path / "3" / "per_click.parquet").drop(["seconds"])
     assert a.num_rows > 0 and a.equals(b)
+
+
+def test_sim_opt_scoped_to_one_simulator(tmp_path):
+    out = tmp_path / "run"
+    r = run_cli(
+        [
+            "eval",
+            "-s",
+            "distance",
+            "-s",
+            "uniform",
+            "--sim-opt",
+            "distance:power=2",
+            "--limit",
+            "1",
+            "--groups",
+            "2",
+            "--max-clicks",
+            "2",
+            "--out",
+            str(out),
+        ]
+    )
+    assert r.returncode == 0, r.stderr  # unscoped, `power` would break `uniform`
+    sims = {
+        s["name"]: s["options"] for s in json.loads((out / "run.json").read_text())["simulators"]
+    }
+    assert sims == {"distance": {"power": 2}, "uniform": {}}
+    r = run_cli(["eval", "--sim-opt", "nope:power=2", "--out", str(tmp_path / "x")])
+    assert r.returncode == 1 and "scoped to 'nope'" in r.stderr
+
+
+def test_options_for_scoping_rules():
+    from rclicks.registry import options_for
+
+    opts = {"a": 1, "x:a": 2, "y:b": 3}
+    assert options_for("x", opts, ["x", "y"]) == {"a": 2}
+    assert options_for("y", opts, ["x", "y"]) == {"a": 1, "b": 3}
