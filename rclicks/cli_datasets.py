@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 from pathlib import Path
 from typing import Any
@@ -132,11 +131,12 @@ def show_cmd(
     registry: Path | None = typer.Option(None, "--registry", help="Presets file."),
 ) -> None:
     """Draw one sample: the image, each instance in its own colour, the ignore region hatched."""
+    from rclicks.datasets import find_sample
     from rclicks.datasets.base import SampleError
 
     ds = _build(dataset, data_opt, registry)
     try:
-        s = _find_sample(ds, sample)
+        s = find_sample(ds, sample)
     except SampleError as exc:
         _fail(str(exc))
     except LookupError as exc:
@@ -152,26 +152,6 @@ def show_cmd(
         + ", ".join(f"{k} ({int(np.count_nonzero(m))} px)" for k, m in s.instances.items())
         + f", ignore {ign} px. Wrote {out}",
         highlight=False,
-    )
-
-
-def _find_sample(ds: Any, sample_id: str):
-    if hasattr(ds, "sample_ids") and hasattr(ds, "__getitem__"):
-        ids = list(ds.sample_ids())
-        if sample_id in ids:
-            return ds[ids.index(sample_id)]
-    else:
-        ids = []
-        for s in ds:
-            if s.sample_id == sample_id:
-                return s
-            ids.append(s.sample_id)
-    close = difflib.get_close_matches(sample_id, ids, n=3)
-    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    shown = ", ".join(ids[:5]) + (" …" if len(ids) > 5 else "")
-    raise LookupError(
-        f"no sample {sample_id!r} in dataset {getattr(ds, 'name', '?')!r}.{hint} "
-        f"It has {len(ids)} samples: {shown}"
     )
 
 

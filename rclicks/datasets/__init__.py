@@ -2,7 +2,13 @@
 (GrabCut, Berkeley, DAVIS, COCO_MVal, TETRIS, SBD, PascalVOC, COCO JSON)."""
 
 from rclicks.datasets.base import FileDataset, SampleError
-from rclicks.datasets.folder import DatasetError, FolderDataset, check_dataset, demo_root
+from rclicks.datasets.folder import (
+    DatasetError,
+    FolderDataset,
+    check_dataset,
+    demo_root,
+    find_sample,
+)
 
 __all__ = [
     "DatasetError",
@@ -11,4 +17,5 @@ __all__ = [
     "SampleError",
     "check_dataset",
     "demo_root",
+    "find_sample",
 ]

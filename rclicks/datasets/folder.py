@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -154,3 +156,25 @@ def check_dataset(dataset, limit: int | None = None) -> list[str]:
     except Exception as exc:  # noqa: BLE001 - a plugin dataset failing to load is a problem
         problems.append(f"{getattr(dataset, 'name', dataset)}: {type(exc).__name__}: {exc}")
     return problems
+
+
+def find_sample(ds: Any, sample_id: str) -> Sample:
+    """The sample ``sample_id`` of any dataset (by index when it has ``sample_ids``); a
+    ``LookupError`` naming close ids when there is none."""
+    if hasattr(ds, "sample_ids") and hasattr(ds, "__getitem__"):
+        ids = list(ds.sample_ids())
+        if sample_id in ids:
+            return ds[ids.index(sample_id)]
+    else:
+        ids = []
+        for s in ds:
+            if s.sample_id == sample_id:
+                return s
+            ids.append(s.sample_id)
+    close = difflib.get_close_matches(sample_id, ids, n=3)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    shown = ", ".join(ids[:5]) + (" …" if len(ids) > 5 else "")
+    raise LookupError(
+        f"no sample {sample_id!r} in dataset {getattr(ds, 'name', '?')!r}.{hint} "
+        f"It has {len(ids)} samples: {shown}"
+    )

@@ -139,10 +139,10 @@ def replay_trajectory(
         )
         sim = build("simulators", s_info["name"], s_info.get("options") or {}, registry, None)
     ds = build("datasets", ds_info["name"], ds_info.get("options") or {}, registry)
-    from rclicks.cli_datasets import _find_sample
+    from rclicks.datasets import find_sample
 
     try:
-        sample = _find_sample(ds, sample_id)
+        sample = find_sample(ds, sample_id)
     except LookupError as exc:
         raise ReportError(str(exc)) from None
     if instance_id not in sample.instances:
