@@ -8,10 +8,10 @@ Run from the repository root::
 One click set of ``n`` real clicks (RClicks sets hold tens of clicks) against ``batches``
 sampled sets of the same size, as score-simulator does per click set and simulator:
 
-- KS: ``rclicks.scoring.ks2d_pvalues`` (all batches at once, NumPy broadcasting) vs the
+- KS: ``rclicks.metrics.ks2d_pvalues`` (all batches at once, NumPy broadcasting) vs the
   reference's structure — a Python loop over the origin points inside a loop over batches
   (written here plainly, with the same statistic);
-- WD: ``rclicks.scoring.wasserstein_equal`` (optimal assignment) vs
+- WD: ``rclicks.metrics.wasserstein_equal`` (optimal assignment) vs
   ``scipy.stats.wasserstein_distance_nd`` (a linear program), per batch.
 
 Prints medians over ``--repeats`` and the ratios; checks that both ways agree.
@@ -70,7 +70,7 @@ def _median(fn, repeats):
 def main() -> None:
     from scipy.stats import wasserstein_distance_nd
 
-    from rclicks.scoring import ks2d_pvalues, wasserstein_equal
+    from rclicks.metrics import ks2d_pvalues, wasserstein_equal
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     ap.add_argument("--n", type=int, default=30)

@@ -197,8 +197,7 @@ def train_clickability_cmd(
         if out is None:
             if resume:
                 raise TrainError("--resume needs --out, the folder of the run to continue")
-            stamp = default_out()
-            out = stamp.with_name(f"train-{stamp.name}")
+            out = default_out("train-")
         saved = read_last(out) if resume else None
         if saved is not None:
             # unset options take the run's values; set ones must agree (checked by train)

@@ -135,9 +135,9 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def default_out() -> Path:
-    """``runs/<timestamp>``, with a suffix when that folder is taken."""
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+def default_out(prefix: str = "") -> Path:
+    """``runs/<prefix><timestamp>``, with a suffix when that folder is taken."""
+    stamp = prefix + _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     path, k = Path("runs") / stamp, 1
     while path.exists():
         k += 1

@@ -19,99 +19,20 @@ scored the clickability network's map that way).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from rclicks.clicks import check_density
 from rclicks.engine import trajectory_rng
-from rclicks.metrics import _pearson, nss, pde
+from rclicks.metrics import ks2d_pvalues, nss, pde, pl1, wd
 from rclicks.realclicks import ClickTarget
 
 METRICS = ("PDE", "NSS", "KS", "WD", "PL1")
 HIGHER_IS_BETTER = {"PDE": True, "NSS": True, "KS": True, "WD": False, "PL1": False}
 KS_ALPHA = 0.05
-
-
-# -- vectorised metrics over batches of sampled clicks ----------------------------------------
-
-
-def _quadrant_counts(px: np.ndarray, py: np.ndarray, x: np.ndarray, y: np.ndarray):
-    """Fractions of the points (x, y) (shape (..., m)) in the quadrants around each origin
-    (px, py) (shape (..., n)): (<=, <=), (<=, >), (>, <=); the fourth is the rest."""
-    left = x[..., None, :] <= px[..., :, None]
-    below = y[..., None, :] <= py[..., :, None]
-    m = x.shape[-1]
-    a = np.count_nonzero(left & below, axis=-1) / m
-    b = np.count_nonzero(left & ~below, axis=-1) / m
-    c = np.count_nonzero(~left & below, axis=-1) / m
-    return np.stack([a, b, c, 1.0 - a - b - c], axis=-1)  # (..., n, 4)
-
-
-def _max_gap(x1, y1, x2, y2) -> np.ndarray:
-    """Peacock's maximal quadrant difference with origins at sample 1's points, per batch."""
-    n1 = x1.shape[-1]
-    d = _quadrant_counts(x1, y1, x1, y1) - _quadrant_counts(x1, y1, x2, y2)
-    d[..., 0] -= 1.0 / n1  # the origin itself: counted on either side, as Fasano-Franceschini
-    flat = d.reshape(d.shape[:-2] + (-1,))
-    return np.maximum(-flat.min(axis=-1), flat.max(axis=-1) + 1.0 / n1)
-
-
-def _pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    xc = x - x.mean(axis=-1, keepdims=True)
-    yc = y - y.mean(axis=-1, keepdims=True)
-    den = np.sqrt((xc * xc).sum(axis=-1) * (yc * yc).sum(axis=-1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = (xc * yc).sum(axis=-1) / den
-    return np.where(den == 0, np.nan, np.clip(r, -1.0, 1.0))
-
-
-def ks2d_pvalues(x1, y1, xs2, ys2) -> np.ndarray:
-    """2-D two-sample KS p-values (Peacock / Fasano–Franceschini statistic, analytic p-value
-    with the Press et al. correlation correction) of one sample (x1, y1) against each row of
-    the batches ``xs2``, ``ys2`` (shape B × n2), all at once. NaN where a sample has a constant
-    coordinate (no correlation defined), as the reference."""
-    from scipy.stats import kstwobign
-
-    x1 = np.asarray(x1, dtype=np.float64).ravel()
-    y1 = np.asarray(y1, dtype=np.float64).ravel()
-    xs2 = np.atleast_2d(np.asarray(xs2, dtype=np.float64))
-    ys2 = np.atleast_2d(np.asarray(ys2, dtype=np.float64))
-    b, n2 = xs2.shape
-    n1 = x1.size
-    if n1 < 2 or n2 < 2:
-        raise ValueError("ks2d_pvalues needs samples of at least 2 points")
-    bx1 = np.broadcast_to(x1, (b, n1))
-    by1 = np.broadcast_to(y1, (b, n1))
-    d = 0.5 * (_max_gap(bx1, by1, xs2, ys2) + _max_gap(xs2, ys2, bx1, by1))
-    sqen = math.sqrt(n1 * n2 / (n1 + n2))
-    r1 = _pearson(x1, y1)
-    r2 = _pearson_rows(xs2, ys2)
-    r = np.sqrt(1.0 - (r1 * r1 + r2 * r2) / 2.0)
-    return kstwobign.sf(d * sqen / (1.0 + r * (0.25 - 0.75 / sqen)))
-
-
-def wasserstein_equal(a: np.ndarray, b: np.ndarray) -> float:
-    """Wasserstein-1 distance (Euclidean ground cost) between two point sets of equal size and
-    uniform weights: the optimal assignment's mean cost (Birkhoff: an optimal transport plan
-    between such sets is a permutation). Equals ``scipy.stats.wasserstein_distance_nd``."""
-    from scipy.optimize import linear_sum_assignment
-
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape:
-        raise ValueError(f"point sets differ in shape: {a.shape} vs {b.shape}")
-    cost = np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(axis=-1))
-    rows, cols = linear_sum_assignment(cost)
-    return float(cost[rows, cols].mean())
-
-
-def _pl1_batch(xr, yr, xs, ys, w: float, h: float) -> float:
-    dx = np.abs(xr[:, None] - xs[None, :]).mean() / w
-    dy = np.abs(yr[:, None] - ys[None, :]).mean() / h
-    return float(dx + dy)
 
 
 # -- one click set ----------------------------------------------------------------------------
@@ -149,14 +70,10 @@ def score_density(
         out["KS"] = float(np.mean(p > KS_ALPHA))  # NaN p-values count as rejections
     else:
         out["KS"] = float("nan")
-    real = np.stack([ys, xs], axis=1).astype(np.float64)
-    diag = math.hypot(h, w)
-    out["WD"] = float(
-        np.mean([wasserstein_equal(np.stack([sy[i], sx[i]], 1), real) for i in range(batches)])
-        / diag
-    )
-    xr, yr = xs.astype(np.float64), ys.astype(np.float64)
-    out["PL1"] = float(np.mean([_pl1_batch(xr, yr, sx[i], sy[i], w, h) for i in range(batches)]))
+    real = np.stack([xs, ys], axis=1).astype(np.float64)
+    sampled = [np.stack([sx[i], sy[i]], axis=1) for i in range(batches)]
+    out["WD"] = float(np.mean([wd(real, s, (h, w)) for s in sampled]))
+    out["PL1"] = float(np.mean([pl1(real, s, (h, w)) for s in sampled]))
     return out
 
 
@@ -180,18 +97,12 @@ def _densities(sim: Any, group: list[ClickTarget]) -> list[np.ndarray]:
         dens = [sim.density(image, t.gt, t.error) for t in group]
     out = []
     for t, d in zip(group, dens):
-        d = np.asarray(d, dtype=np.float64)
+        who = f"simulator {type(sim).__name__} (click set {t.clicks.full_stem})"
+        d = np.asarray(d)
         if d.shape != t.gt.shape:
-            raise ValueError(
-                f"simulator {type(sim).__name__} returned a density of shape {d.shape} for "
-                f"{t.clicks.full_stem}, expected {t.gt.shape}"
-            )
-        if not np.isfinite(d).all() or (d < 0).any():
-            raise ValueError(
-                f"simulator {type(sim).__name__} returned a density with negative or "
-                f"non-finite values for {t.clicks.full_stem}"
-            )
-        out.append(d)
+            raise ValueError(f"{who} returned a density of shape {d.shape}, expected {t.gt.shape}")
+        check_density(d, who)
+        out.append(d.astype(np.float64, copy=False))
     return out
 
 
@@ -345,7 +256,7 @@ def run_scoring(cfg: ScoreRun, progress: Callable[[str, dict], None] | None = No
     from rclicks.presets import load_registry
     from rclicks.realclicks import ClicksFileError, check_prev_masks, load_clicks, targets
     from rclicks.registry import instantiate, options_for, resolve
-    from rclicks.run import RunError, resolve_device
+    from rclicks.run import RunError, _version, default_out, resolve_device
 
     progress = progress or (lambda event, info: None)
     host = host or get_host()
@@ -390,7 +301,7 @@ def run_scoring(cfg: ScoreRun, progress: Callable[[str, dict], None] | None = No
     sims = {name: instantiate(r, device) for name, r in sim_r.items()}
     if any(getattr(s, "replay", False) for s in sims.values()):
         raise RunError("the users simulator replays clicks; it cannot be scored against them")
-    out = Path(cfg.out) if cfg.out else _default_out()
+    out = Path(cfg.out) if cfg.out else default_out("score-")
     out.mkdir(parents=True, exist_ok=True)
 
     samples = _samples_for(dataset, wanted)
@@ -409,7 +320,7 @@ def run_scoring(cfg: ScoreRun, progress: Callable[[str, dict], None] | None = No
     _write_csv(out / "per_image.csv", rows, ROW_COLUMNS)
     _write_csv(out / "mean.csv", means, MEAN_COLUMNS)
     info = {
-        "rclicks": _version(),
+        "rclicks": _version("rclicks"),
         "clicks": str(cfg.clicks),
         "dataset": label,
         "clicks_dataset": csv_name,
@@ -439,24 +350,3 @@ def _samples_for(dataset: Any, wanted: set[str]):
     for s in dataset:
         if s.sample_id in wanted:
             yield s
-
-
-def _default_out():
-    import time
-    from pathlib import Path
-
-    base = Path("runs") / time.strftime("score-%Y%m%d-%H%M%S")
-    out, k = base, 1
-    while out.exists():
-        k += 1
-        out = Path(f"{base}-{k}")
-    return out
-
-
-def _version() -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("rclicks")
-    except PackageNotFoundError:
-        return None

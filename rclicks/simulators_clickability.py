@@ -164,6 +164,25 @@ def _unwrap(obj, path: Path) -> dict:
     return obj
 
 
+def normalise_image(image: np.ndarray) -> np.ndarray:
+    """The network's image input before letterboxing: RGB uint8 (or grey) H×W -> ImageNet-
+    normalised float32 H×W×3, C-contiguous."""
+    arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[:, :, None], 3, axis=2)
+    if arr.ndim != 3 or arr.shape[2] < 3:
+        raise ValueError(f"clickability simulator: expected an H×W×3 image, got {arr.shape}")
+    x = arr[:, :, :3].astype(np.float32) / np.float32(255.0)
+    return np.ascontiguousarray((x - MEAN) / STD, dtype=np.float32)
+
+
+def coord_features(gt_mask: np.ndarray, error_mask: np.ndarray) -> np.ndarray:
+    """The network's coord input: letterboxed (gt mask, error mask), float32 2×416×416."""
+    gt = letterbox(np.asarray(gt_mask).astype(np.float32))
+    err = letterbox(np.asarray(error_mask).astype(np.float32))
+    return np.stack([gt, err])
+
+
 class ClickabilitySimulator:
     """Density = the RClicks clickability network's map (sampled, not maximised).
 
@@ -196,23 +215,11 @@ class ClickabilitySimulator:
         key = (id(image), arr.shape, arr.dtype.str, arr.__array_interface__["data"][0])
         if self._cache_key == key and self._cache_img is image:
             return self._cache_val
-        if arr.ndim == 2:
-            arr = np.repeat(arr[:, :, None], 3, axis=2)
-        if arr.ndim != 3 or arr.shape[2] < 3:
-            raise ValueError(f"clickability simulator: expected an H×W×3 image, got {arr.shape}")
-        x = arr[:, :, :3].astype(np.float32) / np.float32(255.0)
-        x = (x - MEAN) / STD
-        boxed = letterbox(np.ascontiguousarray(x, dtype=np.float32))
+        boxed = letterbox(normalise_image(arr))
         tensor = torch.from_numpy(np.ascontiguousarray(boxed.transpose(2, 0, 1)))[None]
         tensor = tensor.to(self.device)
         self._cache_key, self._cache_img, self._cache_val = key, image, tensor
         return tensor
-
-    @staticmethod
-    def _coord(gt_mask: np.ndarray, error_mask: np.ndarray) -> np.ndarray:
-        gt = letterbox(np.asarray(gt_mask).astype(np.float32))
-        err = letterbox(np.asarray(error_mask).astype(np.float32))
-        return np.stack([gt, err])
 
     # -- postprocessing ------------------------------------------------------------------------
     @staticmethod
@@ -245,7 +252,7 @@ class ClickabilitySimulator:
         for start in range(0, n, self.batch_size):
             idx = range(start, min(n, start + self.batch_size))
             imgs = torch.cat([self._image_tensor(images[i]) for i in idx])
-            coords = np.stack([self._coord(gt_masks[i], error_masks[i]) for i in idx])
+            coords = np.stack([coord_features(gt_masks[i], error_masks[i]) for i in idx])
             coords_t = torch.from_numpy(coords).to(self.device)
             with torch.no_grad():
                 maps = self.net(imgs, coords_t)

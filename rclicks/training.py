@@ -215,11 +215,6 @@ def read_stem_list(path: str | Path) -> list[str]:
     return [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
 
 
-SIZE = 416
-_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
-
-
 def prepare(
     image: np.ndarray,
     gt: np.ndarray,
@@ -231,12 +226,9 @@ def prepare(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Network input and target of one click set: ``(image 3×416², coord 2×416², target
     1×416²)`` float32, letterboxed like the simulator; ``flip`` mirrors everything."""
-    from rclicks.simulators_clickability import letterbox
+    from rclicks.simulators_clickability import coord_features, letterbox, normalise_image
 
-    img = np.asarray(image)
-    if img.ndim == 2:
-        img = np.repeat(img[:, :, None], 3, axis=2)
-    x = (img[:, :, :3].astype(np.float32) / np.float32(255.0) - _MEAN) / _STD
+    x = normalise_image(image)
     g = np.asarray(gt, dtype=np.float32)
     e = np.asarray(error, dtype=np.float32)
     t = click_map(xs, ys, error, sigma)
@@ -247,11 +239,7 @@ def prepare(
     s = float(boxed_t.sum(dtype=np.float64))
     if s > 0:
         boxed_t /= np.float32(s)
-    return (
-        letterbox(x).transpose(2, 0, 1).copy(),
-        np.stack([letterbox(g), letterbox(e)]),
-        boxed_t[None],
-    )
+    return letterbox(x).transpose(2, 0, 1).copy(), coord_features(g, e), boxed_t[None]
 
 
 @dataclass

@@ -85,7 +85,7 @@ def test_image_cache_is_used(sim, sample, monkeypatch):
     real = mod.letterbox
     monkeypatch.setattr(mod, "letterbox", lambda a, *k: calls.append(a.ndim) or real(a, *k))
     sim._image_tensor(sample.image)
-    sim._coord(gt, gt)
+    mod.coord_features(gt, gt)
     assert calls == [2, 2]  # the image was not letterboxed again, only the two masks
 
 

@@ -11,9 +11,9 @@ from PIL import Image
 from scipy.stats import kstwobign, wasserstein_distance_nd
 
 from rclicks.datasets import FolderDataset, demo_root
-from rclicks.metrics import ks2d_pvalue
+from rclicks.metrics import ks2d_pvalue, ks2d_pvalues, wasserstein_equal
 from rclicks.realclicks import ClicksFileError, load_clicks, write_clicks
-from rclicks.scoring import ScoreRun, ks2d_pvalues, run_scoring, wasserstein_equal
+from rclicks.scoring import ScoreRun, run_scoring
 from tests.helpers import PeakedSimulator, host_with, run_cli, synthetic_clicks
 
 
