@@ -8,6 +8,7 @@ finds wrong with a file is a :class:`SampleError` naming that file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -47,27 +48,37 @@ def data_root(root: str | Path | None, folder: str) -> Path:
     return Path(os.environ.get("RCLICKS_DATA") or "datasets") / folder
 
 
+@contextlib.contextmanager
+def file_errors(path: Path, what: str) -> Iterator[None]:
+    """Turn a missing or unreadable ``path`` into a :class:`SampleError` naming it and
+    ``what`` it is; a SampleError raised inside passes through unchanged."""
+    try:
+        yield
+    except SampleError:
+        raise
+    except FileNotFoundError:
+        raise SampleError(path, f"{what} not found") from None
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+        raise SampleError(path, f"unreadable {what} ({short(exc)})") from None
+
+
 def read_image(path: Path) -> np.ndarray:
     """H×W×3 ``uint8`` RGB, as OpenCV's ``imread`` gives it (EXIF orientation applied,
     greyscale and palette expanded, alpha dropped). A truncated file is an error."""
-    try:
+    with file_errors(path, "image"):
         with Image.open(path) as im:
             im.load()
             im = ImageOps.exif_transpose(im)
             if im.mode != "RGB":
                 im = im.convert("RGB")
             return np.asarray(im, dtype=np.uint8)
-    except FileNotFoundError:
-        raise SampleError(path, "image not found") from None
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
-        raise SampleError(path, f"unreadable image ({short(exc)})") from None
 
 
 def read_mask_rgb(path: Path, what: str = "mask") -> np.ndarray:
     """An 8-bit mask as H×W×3 ``uint8`` RGB, the way ``cv2.imread(path)`` reads it (greyscale
     replicated, palette indices turned into their colours, alpha dropped). 16- and 32-bit masks
     are refused: OpenCV would rescale them to 8 bits and merge values."""
-    try:
+    with file_errors(path, what):
         with Image.open(path) as im:
             im.load()
             if im.mode not in ("1", "L", "P", "RGB", "RGBA", "LA", "PA"):
@@ -77,18 +88,12 @@ def read_mask_rgb(path: Path, what: str = "mask") -> np.ndarray:
             if im.mode != "RGB":
                 im = im.convert("RGB")
             return np.asarray(im, dtype=np.uint8)
-    except SampleError:
-        raise
-    except FileNotFoundError:
-        raise SampleError(path, f"{what} not found") from None
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
-        raise SampleError(path, f"unreadable {what} ({short(exc)})") from None
 
 
 def read_palette_mask(path: Path, what: str = "mask") -> tuple[np.ndarray, np.ndarray | None]:
     """The raw values of a single-channel mask and, for a palette image, its palette
     (256×3 RGB); RGB masks give ``(H×W×3, None)``."""
-    try:
+    with file_errors(path, what):
         with Image.open(path) as im:
             im.load()
             if im.mode == "P":
@@ -103,12 +108,6 @@ def read_palette_mask(path: Path, what: str = "mask") -> tuple[np.ndarray, np.nd
             raise SampleError(
                 path, f"{what} must be a palette, greyscale or RGB PNG, got {im.mode}"
             )
-    except SampleError:
-        raise
-    except FileNotFoundError:
-        raise SampleError(path, f"{what} not found") from None
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
-        raise SampleError(path, f"unreadable {what} ({short(exc)})") from None
 
 
 def same_size(image: np.ndarray, image_path: Path, mask: np.ndarray, mask_path: Path) -> None:
