@@ -49,7 +49,7 @@ def main() -> None:
 
     import torch
 
-    from rclicks.simulators_clickability import make_clickability
+    from rclicks.clickability.simulator import make_clickability
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     sim = make_clickability(random_weights=True, batch_size=args.batch_size)

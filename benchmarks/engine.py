@@ -46,9 +46,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from reference_loop import reference_trajectory
 
+import rclicks.clicks as clicks
 import rclicks.engine as engine
-from rclicks.clicks import baseline_click, choose_side, density_click, error_masks
+import rclicks.engine.trajectories as trajectories
+from rclicks.clicks import error_masks, trajectory_rng
+from rclicks.engine.trajectories import Target
+from rclicks.runs import RunFolder
 from rclicks.simulators import BaselineSimulator, DistanceSimulator
 from rclicks.types import Click, Sample
 
@@ -362,7 +367,7 @@ def engine_run(model, samples, protocol) -> tuple[float, dict]:
     trajectory ``(sample, instance, simulator, group) -> [(x, y, positive, iou), ...]``."""
     sims = {"distance": DistanceSimulator()}
     with tempfile.TemporaryDirectory(prefix="rclicks-bench-") as tmp:
-        folder = engine.RunFolder(Path(tmp))
+        folder = RunFolder(Path(tmp))
         folder.prepare()
         t0 = time.perf_counter()
         for s in samples:
@@ -381,35 +386,13 @@ def engine_run(model, samples, protocol) -> tuple[float, dict]:
     return wall, trajs
 
 
-def reference_trajectory(
-    model, sample: Sample, iid: str, simulator: str, group: int, protocol: engine.Protocol
-) -> list[tuple]:
-    """One trajectory the way the RClicks reference runs it: for every click, encode the image
-    again and predict this trajectory alone (no batching)."""
-    gt = sample.instances[iid]
-    gt_count = int(np.count_nonzero(gt))
-    rng = engine.trajectory_rng(protocol.seed, DATASET, sample.sample_id, iid, simulator, group, 1)
+def _reference(model, sample: Sample, iid: str, simulator: str, group: int, protocol):
+    rng = trajectory_rng(protocol.seed, DATASET, sample.sample_id, iid, simulator, group, 1)
     sim = DistanceSimulator()
-    pred = np.zeros(gt.shape, dtype=bool)
-    clicks: list[Click] = []
-    state = None
-    out = []
-    for _ in range(protocol.max_clicks):
-        if simulator == engine.BASELINE:
-            click = baseline_click(gt, pred, clicks)
-        else:
-            fn, fp = error_masks(gt, pred)
-            positive, _, _ = choose_side(fn, fp, clicks)
-            density = sim.density(sample.image, gt, fn if positive else fp)
-            click, _ = density_click(density, gt, pred, clicks, rng, group, protocol.groups)
-        clicks.append(click)
-        embedding = model.encode(sample.image)
-        prob, state = model.predict(embedding, list(clicks), state)
-        pred = np.asarray(prob) > model.threshold
-        inter = int(np.count_nonzero(pred & gt))
-        union = gt_count + int(np.count_nonzero(pred)) - inter
-        out.append((click.x, click.y, click.positive, inter / union if union else float("nan")))
-    return out
+    return reference_trajectory(
+        model, sample.image, sample.instances[iid], simulator, group, protocol, rng,
+        sim.density, model.threshold,
+    )  # fmt: skip
 
 
 def part_a(args) -> None:
@@ -419,7 +402,7 @@ def part_a(args) -> None:
     engine_repeats = 3 if quick else 5
     ref_groups = [1] if quick else [1, 10]
     ref_repeats = 1 if quick else 2
-    protocol = engine.Protocol(groups=10, repeats=1, max_clicks=20, seed=args.seed)
+    protocol = engine.ProtocolSettings(groups=10, repeats=1, max_clicks=20, seed=args.seed)
     # 100x; the synthetic map itself takes ~0.6 ms per trajectory at 480x640, so predict's
     # budget must be above that for the model to cost what it claims
     encode_s, predict_s = 0.100, 0.001
@@ -486,7 +469,7 @@ def part_a(args) -> None:
             for iid in s.instances:
                 for sim_name, g in specs:
                     t0 = time.perf_counter()
-                    ref = reference_trajectory(model, s, iid, sim_name, g, protocol)
+                    ref = _reference(model, s, iid, sim_name, g, protocol)
                     times[(rep, sim_name, g)].append(time.perf_counter() - t0)
                     if rep == 0:
                         checked += 1
@@ -539,7 +522,16 @@ def part_a(args) -> None:
 class StageTimer:
     """Wraps the engine's module-level calls to time each stage of ``run_instance``."""
 
-    NAMES = ("distances_of", "choose_side", "_region_values", "pick", "_predict", "_as_prob")
+    # (module, name) of every stage run_instance calls
+    STAGES = (
+        (trajectories, "distances_of"),
+        (trajectories, "click_side"),
+        (trajectories, "densities"),
+        (clicks, "pick"),
+        (trajectories, "predict_all"),
+        (trajectories, "as_prob"),
+        (Target, "evaluate"),
+    )
 
     def __init__(self) -> None:
         self.acc: dict[str, float] = defaultdict(float)
@@ -559,9 +551,8 @@ class StageTimer:
         setattr(owner, name, wrapper)
 
     def __enter__(self):
-        for name in self.NAMES:
-            self._wrap(engine, name)
-        self._wrap(engine._Target, "evaluate")
+        for owner, name in self.STAGES:
+            self._wrap(owner, name)
         return self
 
     def __exit__(self, *exc):
@@ -601,7 +592,7 @@ def part_b(args) -> None:
     max_instances = 1 if quick else None
     repeats = {"baseline": 1, "distance": 1} if quick else {"baseline": 3, "distance": 2}
     max_clicks = 10 if quick else 20
-    base_protocol = engine.Protocol(groups=10, max_clicks=max_clicks, seed=args.seed)
+    base_protocol = engine.ProtocolSettings(groups=10, max_clicks=max_clicks, seed=args.seed)
     cases = {
         "baseline": ({"baseline": BaselineSimulator()}, base_protocol),
         "distance": ({"distance": DistanceSimulator()}, base_protocol),
@@ -695,15 +686,15 @@ def part_b(args) -> None:
         f"{stage_clicks} clicks), ms per click:"
     )
     own = stage_wall - stages["_model"]
-    predict_overhead = stages["_predict"] - stages["_model"]
+    predict_overhead = stages["predict_all"] - stages["_model"]
     rows_out = [
         ("evaluate (threshold, IoU, FN/FP pixel lists)", stages["evaluate"]),
         ("distances_of (exact distances of FN and FP regions)", stages["distances_of"]),
-        ("choose_side (clicked pixels zeroed + side rule)", stages["choose_side"]),
-        ("_region_values (simulator density at the region)", stages["_region_values"]),
+        ("click_side (clicked pixels zeroed + side rule)", stages["click_side"]),
+        ("densities (simulator density at the regions)", stages["densities"]),
         ("pick (group slice + sampling)", stages["pick"]),
-        ("_predict minus model time (engine's batching glue)", predict_overhead),
-        ("_as_prob (shape check)", stages["_as_prob"]),
+        ("predict_all minus model time (engine's batching glue)", predict_overhead),
+        ("as_prob (shape check)", stages["as_prob"]),
     ]
     accounted = sum(v for _, v in rows_out)
     rows_out.append(("rest: prob > thr, IoU counts, row bookkeeping, rng setup", own - accounted))

@@ -73,9 +73,8 @@ def variants(run: Path, registry: Path, n: int, work: Path) -> list[bytes]:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from rclicks.engine import Protocol
+    import rclicks
     from rclicks.leaderboard.submit import prepare
-    from rclicks.run import build_summary
 
     table = pq.read_table(run / "per_click.parquet")
     info = json.loads((run / "run.json").read_text())
@@ -88,7 +87,7 @@ def variants(run: Path, registry: Path, n: int, work: Path) -> list[bytes]:
         iou = pc.multiply(table["iou"], pa.scalar(1.0 - 1e-9 * (i + 1)))
         t = table.set_column(table.schema.get_field_index("iou"), "iou", iou)
         pq.write_table(t, d / "per_click.parquet")
-        summary = build_summary(t, Protocol(**info["protocol"]), info, [])
+        summary = rclicks.summarize(t, info)
         (d / "summary.json").write_text(json.dumps(summary))
         out.append(prepare(d, name=f"load-{i}", registry=registry).bundle)
     return out

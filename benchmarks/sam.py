@@ -42,7 +42,6 @@ import tracemalloc
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
 
 DATASET = "bench"
 
@@ -57,7 +56,7 @@ def _setup(args):
     import torch
     from rclicks_sam import make_sam
 
-    from rclicks.engine import Protocol
+    from rclicks.engine import ProtocolSettings
     from rclicks.testing import TinyDataset
     from rclicks.types import Sample
 
@@ -77,7 +76,7 @@ def _setup(args):
     from rclicks import Click
 
     model.predict(model.encode(sample.image), [Click(1, 1, True)], None)  # warm-up
-    return model, sample, iid, Protocol(groups=s["groups"], max_clicks=s["max_clicks"])
+    return model, sample, iid, ProtocolSettings(groups=s["groups"], max_clicks=s["max_clicks"])
 
 
 class Timed:
@@ -109,7 +108,8 @@ class Timed:
 
 
 def run_engine(args) -> dict:
-    from rclicks.engine import RunFolder, process_sample
+    from rclicks.engine import process_sample
+    from rclicks.runs import RunFolder
     from rclicks.simulators import DistanceSimulator
 
     model, sample, iid, protocol = _setup(args)
@@ -133,8 +133,10 @@ def run_engine(args) -> dict:
 
 
 def run_reference(args) -> dict:
+    from reference_loop import reference_trajectory
+
     from rclicks import engine
-    from rclicks.clicks import baseline_click, choose_side, density_click, error_masks
+    from rclicks.clicks import trajectory_rng
     from rclicks.simulators import DistanceSimulator
 
     model, sample, iid, protocol = _setup(args)
@@ -146,27 +148,11 @@ def run_reference(args) -> dict:
     t0 = time.perf_counter()
     traj = {}
     for simulator, group in specs:
-        rng = engine.trajectory_rng(
-            protocol.seed, DATASET, sample.sample_id, iid, simulator, group, 1
+        rng = trajectory_rng(protocol.seed, DATASET, sample.sample_id, iid, simulator, group, 1)
+        out = reference_trajectory(
+            timed, sample.image, gt, simulator, group, protocol, rng, sim.density, model.threshold
         )
-        pred = np.zeros(gt.shape, dtype=bool)
-        clicks, state, out = [], None, []
-        for _ in range(protocol.max_clicks):
-            if simulator == engine.BASELINE:
-                click = baseline_click(gt, pred, clicks)
-            else:
-                fn, fp = error_masks(gt, pred)
-                positive, _, _ = choose_side(fn, fp, clicks)
-                density = sim.density(sample.image, gt, fn if positive else fp)
-                click, _ = density_click(density, gt, pred, clicks, rng, group, protocol.groups)
-            clicks.append(click)
-            embedding = timed.encode(sample.image)  # the reference: set_image on every click
-            prob, state = timed.predict(embedding, list(clicks), state)
-            pred = prob > model.threshold
-            inter = int(np.count_nonzero(pred & gt))
-            union = int(np.count_nonzero(gt)) + int(np.count_nonzero(pred)) - inter
-            out.append([click.x, click.y, click.positive, inter / union if union else 0.0])
-        traj[f"{simulator}/{group}"] = out
+        traj[f"{simulator}/{group}"] = [list(c) for c in out]
     wall = time.perf_counter() - t0
     return _result("reference", wall, timed, traj)
 

@@ -1,9 +1,77 @@
-"""rclicks: evaluate click-based interactive segmentation the way real people click."""
+"""rclicks: evaluate click-based interactive segmentation the way real people click.
 
-from rclicks.plugins import hookimpl
+The data types and protocols load with the package; the Python API (:func:`evaluate`,
+:class:`Run`, :func:`summarize`, ...) loads on first use, so ``import rclicks`` and
+``rclicks --help`` stay instant.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rclicks._version import __version__
+from rclicks.devices import resolve_device
+from rclicks.errors import RclicksError
+from rclicks.plugins.hookspecs import hookimpl
 from rclicks.protocols import ClickSimulator, Dataset, ISModel
 from rclicks.types import Click, Sample
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:
+    from rclicks.api import (
+        ScoreResult,
+        build,
+        evaluate,
+        list_components,
+        score_simulator,
+        train_clickability,
+    )
+    from rclicks.runs import Run, load_run, summarize
 
-__all__ = ["Click", "ClickSimulator", "Dataset", "ISModel", "Sample", "__version__", "hookimpl"]
+# name -> module that defines it, imported on first access
+_LAZY = {
+    "evaluate": "rclicks.api",
+    "score_simulator": "rclicks.api",
+    "train_clickability": "rclicks.api",
+    "build": "rclicks.api",
+    "list_components": "rclicks.api",
+    "ScoreResult": "rclicks.api",
+    "Run": "rclicks.runs",
+    "load_run": "rclicks.runs",
+    "summarize": "rclicks.runs",
+}
+
+__all__ = [
+    "Click",
+    "ClickSimulator",
+    "Dataset",
+    "ISModel",
+    "RclicksError",
+    "Run",
+    "Sample",
+    "ScoreResult",
+    "__version__",
+    "build",
+    "evaluate",
+    "hookimpl",
+    "list_components",
+    "load_run",
+    "resolve_device",
+    "score_simulator",
+    "summarize",
+    "train_clickability",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rclicks' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

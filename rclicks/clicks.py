@@ -9,12 +9,19 @@ Everything here is exact to the RClicks / RITM reference and fast on large image
 * clicking groups sort only the non-zero weights, which leaves every threshold and the kept
   set unchanged (zeros add nothing to a cumulative sum and are never sampled);
 * all trajectories in the same state share the work (see :mod:`rclicks.engine`).
+
+One click is always taken the same way, by :func:`click_side` (the side and its error region)
+followed by :func:`click_step` (the click in that region): the engine, ``show-clicks``,
+:func:`next_click`, :func:`baseline_click` and :func:`density_click` all go through these two
+functions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
 import numpy as np
@@ -26,17 +33,23 @@ cv2.setNumThreads(1)
 __all__ = [
     "DistanceMap",
     "baseline_click",
+    "ClickChoice",
+    "Side",
     "bbox",
     "check_density",
     "choose_side",
+    "click_side",
+    "click_step",
     "density_click",
     "distance_of",
     "distances_of",
     "error_masks",
     "group_support",
     "group_thresholds",
+    "next_click",
     "padded_distance",
     "pick",
+    "trajectory_rng",
 ]
 
 
@@ -229,10 +242,7 @@ def baseline_click(
     ignore: np.ndarray | None = None,
 ) -> Click:
     """The robot click: the deepest point of the larger error (CONTRACT §7)."""
-    fn, fp = error_masks(gt_mask, pred_mask, ignore)
-    positive, dfn, dfp = choose_side(fn, fp, clicked)
-    y, x = (dfn if positive else dfp).first_argmax()
-    return Click(x=x, y=y, positive=positive)
+    return next_click(gt_mask, pred_mask, clicked, ignore=ignore).click
 
 
 # -- clicking groups ---------------------------------------------------------------------------
@@ -319,6 +329,134 @@ def pick(
     return int(idx[nz[j]])
 
 
+# -- the click step ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Side:
+    """The side of the next click and the error region it falls in.
+
+    ``region`` is the FN (positive) or FP (negative) region with its distances as computed,
+    shared by every trajectory in the same state (densities are looked up on it);
+    ``distances`` are the same distances with the already-clicked pixels zeroed, whose first
+    maximum is the baseline click."""
+
+    positive: bool
+    region: DistanceMap
+    distances: DistanceMap
+
+
+def click_side(
+    fn: DistanceMap, fp: DistanceMap, clicked: Sequence[Click] | np.ndarray = ()
+) -> Side:
+    """The baseline side rule (:func:`choose_side`) on a prediction's FN and FP distance
+    maps, with ``clicked`` (clicks or flat indices ``y * W + x``) zeroed."""
+    positive, dfn, dfp = choose_side(fn, fp, clicked)
+    return Side(positive, fn if positive else fp, dfn if positive else dfp)
+
+
+@dataclass(frozen=True)
+class ClickChoice:
+    """What :func:`click_step` chose and why.
+
+    ``weights`` are the density × not-yet-clicked values at ``side.region.idx`` (``None``
+    for the baseline click); ``fallback`` is True when the density left nothing to sample (the
+    baseline point was taken instead)."""
+
+    click: Click
+    fallback: bool
+    side: Side
+    weights: np.ndarray | None = None
+    group: int = 0
+    n_groups: int = 1
+    deterministic: bool = True
+
+    def support(self) -> np.ndarray:
+        """Flat indices of the pixels the click could have been drawn from: the clicking
+        group's mass slice (:func:`group_support`), the first maximum of the weights for a
+        deterministic simulator, every positive weight without groups; the baseline point
+        for the baseline click and for a fallback."""
+        region = self.side.region
+        w = self.weights
+        if w is None or self.fallback:
+            y, x = self.side.distances.first_argmax()
+            return np.array([y * region.shape[1] + x], dtype=np.int64)
+        if self.deterministic:
+            return region.idx[[int(np.argmax(w))]]
+        if self.n_groups > 1:
+            return region.idx[group_support(w, self.group, self.n_groups)]
+        return region.idx[w > 0]
+
+
+def click_step(
+    side: Side,
+    values: np.ndarray | None,
+    clicked: Sequence[Click] | np.ndarray,
+    rng: np.random.Generator | None = None,
+    group: int = 0,
+    n_groups: int = 1,
+    deterministic: bool = True,
+) -> ClickChoice:
+    """The one click of CONTRACT §7 on the chosen side.
+
+    ``values`` is the simulator's density at ``side.region.idx`` (``None``: the baseline
+    robot). Weights = density × not-yet-clicked (``clicked``: clicks or flat indices); a
+    deterministic simulator clicks their first maximum, otherwise group ``group`` of
+    ``n_groups`` keeps its mass slice and one pixel is drawn proportionally to its weight with
+    a single ``rng.random()``. With nothing left, or for the baseline, the click is the first
+    maximum of ``side.distances`` (the deepest point of the error, row-major ties)."""
+    region = side.region
+    weights = None
+    flat = None
+    if values is not None:
+        weights = np.array(values, dtype=np.float32, copy=True)
+        weights[region.positions(clicked)] = 0.0
+        if not deterministic and rng is None:
+            raise ValueError("click_step: a sampling simulator needs an rng")
+        flat = pick(region.idx, weights, rng, group, n_groups, deterministic)  # type: ignore[arg-type]
+    if flat is None:
+        y, x = side.distances.first_argmax()
+    else:
+        y, x = divmod(flat, region.shape[1])
+    return ClickChoice(
+        Click(x, y, side.positive),
+        values is not None and flat is None,
+        side,
+        weights,
+        group,
+        n_groups,
+        deterministic,
+    )
+
+
+def next_click(
+    gt_mask: np.ndarray,
+    pred_mask: np.ndarray,
+    clicked: Sequence[Click] = (),
+    density: np.ndarray | Callable[[np.ndarray], np.ndarray] | None = None,
+    rng: np.random.Generator | None = None,
+    group: int = 0,
+    n_groups: int = 1,
+    ignore: np.ndarray | None = None,
+    deterministic: bool = False,
+) -> ClickChoice:
+    """The click that follows the prediction ``pred_mask`` (CONTRACT §7), from masks: the
+    error masks, :func:`click_side`, then :func:`click_step`.
+
+    ``density``: ``None`` for the baseline robot; an H×W density map; or a callable
+    ``error_mask -> density map``, called with the chosen side's error region (what the engine
+    asks a simulator for). ``group`` of ``n_groups`` and ``rng`` as in :func:`click_step`."""
+    fn, fp = error_masks(gt_mask, pred_mask, ignore)
+    side = click_side(padded_distance(fn), padded_distance(fp), clicked)
+    values = None
+    if density is not None:
+        dens = density(side.region.mask()) if callable(density) else density
+        values = check_density(np.asarray(dens).ravel()[side.region.idx])
+    else:
+        deterministic = True
+    return click_step(side, values, clicked, rng, group, n_groups, deterministic)
+
+
 def density_click(
     density: np.ndarray,
     gt_mask: np.ndarray,
@@ -330,21 +468,18 @@ def density_click(
     ignore: np.ndarray | None = None,
     deterministic: bool = False,
 ) -> tuple[Click, bool]:
-    """A click drawn from ``density`` (CONTRACT §7). Returns ``(click, fell_back)``.
+    """A click drawn from the H×W ``density`` (CONTRACT §7) for the prediction ``pred_mask``.
+    Returns ``(click, fell_back)`` (see :func:`next_click`)."""
+    choice = next_click(
+        gt_mask, pred_mask, clicked, density, rng, group, n_groups, ignore, deterministic
+    )
+    return choice.click, choice.fallback
 
-    The side comes from the baseline rule; weights = density × chosen error mask ×
-    not-yet-clicked. A deterministic simulator clicks the first maximum of the weights;
-    otherwise the group's mass slice is kept and one pixel drawn proportionally to its weight
-    with a single ``rng.random()``. With nothing left, the baseline click is returned.
-    """
-    fn, fp = error_masks(gt_mask, pred_mask, ignore)
-    positive, dfn, dfp = choose_side(fn, fp, clicked)
-    region = dfn if positive else dfp
-    weights = check_density(np.asarray(density).ravel()[region.idx])
-    weights[region.positions(clicked)] = 0.0
-    k = pick(region.idx, weights, rng, group, n_groups, deterministic)
-    if k is None:
-        y, x = region.first_argmax()
-        return Click(x=x, y=y, positive=positive), True
-    y, x = divmod(k, region.shape[1])
-    return Click(x=x, y=y, positive=positive), False
+
+def trajectory_rng(seed: int, *key: Any) -> np.random.Generator:
+    """A generator derived from ``(seed, *key)`` — for a trajectory (dataset, sample,
+    instance, simulator, group, repeat) — so results depend neither on the order of work nor on
+    the number of workers."""
+    text = "\x1f".join(str(k) for k in (seed, *key))
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return np.random.Generator(np.random.PCG64(int.from_bytes(digest[:16], "little")))

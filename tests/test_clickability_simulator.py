@@ -12,16 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from rclicks.engine import Protocol, run_instance
+from rclicks.clickability.checkpoint import CHECKPOINT_NAME, CHECKPOINT_URL
+from rclicks.clickability.preprocess import letterbox, letterbox_geometry
+from rclicks.clickability.simulator import make_clickability
+from rclicks.engine import ProtocolSettings, run_instance
+from rclicks.errors import CheckpointNotFoundError
 from rclicks.models.geodesic import make_model
-from rclicks.simulators_clickability import (
-    CHECKPOINT_NAME,
-    CHECKPOINT_URL,
-    CheckpointNotFoundError,
-    letterbox,
-    letterbox_geometry,
-    make_clickability,
-)
 from rclicks.testing import check_simulator, tiny_dataset
 
 
@@ -79,13 +75,16 @@ def test_tall_and_wide_batch_matches_single(sim):
 def test_image_cache_is_used(sim, sample, monkeypatch):
     gt = next(iter(sample.instances.values()))
     sim._image_tensor(sample.image)
-    import rclicks.simulators_clickability as mod
+    import rclicks.clickability.preprocess as pre
+    import rclicks.clickability.simulator as mod
 
     calls = []
-    real = mod.letterbox
-    monkeypatch.setattr(mod, "letterbox", lambda a, *k: calls.append(a.ndim) or real(a, *k))
+    real = pre.letterbox
+    counting = lambda a, *k: calls.append(a.ndim) or real(a, *k)  # noqa: E731
+    monkeypatch.setattr(mod, "letterbox", counting)
+    monkeypatch.setattr(pre, "letterbox", counting)
     sim._image_tensor(sample.image)
-    mod.coord_features(gt, gt)
+    pre.coord_features(gt, gt)
     assert calls == [2, 2]  # the image was not letterboxed again, only the two masks
 
 
@@ -131,7 +130,7 @@ def test_engine_run(sim):
         gt,
         None,
         {"clickability": sim},
-        Protocol(groups=2, max_clicks=2),
+        ProtocolSettings(groups=2, max_clicks=2),
         (data.name, s.sample_id, iid),
     )
     sims = rows["simulator"]
@@ -146,7 +145,7 @@ def test_unletterbox_matches_torchvision_resize():
     """Un-letterboxing is torchvision ``Resize((H, W))`` on the band, antialias off."""
     from torchvision.transforms import Resize
 
-    from rclicks.simulators_clickability import ClickabilitySimulator
+    from rclicks.clickability.simulator import ClickabilitySimulator
 
     maps = torch.rand(1, 1, 416, 416, generator=torch.Generator().manual_seed(0))
     for h, w in ((200, 50), (50, 200), (30, 30), (900, 700)):
@@ -163,9 +162,9 @@ def test_registry_preset_takes_the_checkpoint_folder_and_pins_the_sha256(tmp_pat
     checked against $RCLICKS_CLICKABILITY_SHA256 when that is set."""
     import json
 
+    from rclicks.errors import ComponentError
     from rclicks.nets.segnext import ClickabilityNet
-    from rclicks.presets import load_registry
-    from rclicks.registry import ComponentError, build
+    from rclicks.plugins import build, load_registry
     from tests.helpers import TINY_NET as tiny
 
     torch.manual_seed(0)

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pyarrow.parquet as pq
 
+import rclicks
 from rclicks.datasets.ritm import GrabCutDataset
-from rclicks.run import EvalConfig, evaluate
 from tests.helpers import host_with
 from tests.test_datasets_trees import write_grabcut, write_tetris
 
@@ -32,16 +32,16 @@ class FixedModel:
 def _run(tmp_path, name, model_maps, **kw):
     host = host_with("models", "fixed", lambda: FixedModel(model_maps), "fixed-plugin")
     cfg = dict(
-        model="fixed",
         simulators=["distance"],
         datasets=["GrabCut"],
-        data_options={"root": str(tmp_path / "GrabCut")},
+        dataset_options={"root": str(tmp_path / "GrabCut")},
         groups=3,
         max_clicks=4,
-        out=str(tmp_path / name),
+        out=tmp_path / name,
+        host=host,
     )
     cfg.update(kw)
-    return evaluate(EvalConfig(**cfg), host=host)
+    return rclicks.evaluate("fixed", **cfg)
 
 
 def test_ignored_pixels_are_never_counted_in_iou(tmp_path):
@@ -50,7 +50,7 @@ def test_ignored_pixels_are_never_counted_in_iou(tmp_path):
     # the object plus the whole 128 band: IoU is exactly 1 because the band is not counted
     maps = {s.image.tobytes(): s.instances["1"] | s.ignore for s in ds}
     res = _run(tmp_path, "band", maps)
-    rows = pq.read_table(res.out / "per_click.parquet").to_pylist()
+    rows = pq.read_table(res.path / "per_click.parquet").to_pylist()
     assert rows and all(r["iou"] == 1.0 for r in rows)
     assert res.summary["results"][0]["NoC@90"] == 1.0
 
@@ -64,7 +64,7 @@ def test_ignored_pixels_are_never_clicked(tmp_path):
     # if it could)
     maps = {s.image.tobytes(): np.ones(s.shape, bool) for s in samples.values()}
     res = _run(tmp_path, "all", maps, groups=5, max_clicks=6)
-    rows = pq.read_table(res.out / "per_click.parquet").to_pylist()
+    rows = pq.read_table(res.path / "per_click.parquet").to_pylist()
     assert len(rows) == 2 * (1 + 5) * 6
     for r in rows:
         s = samples[r["sample_id"]]
@@ -84,44 +84,35 @@ def _rows(out):
 def test_prefetch_and_workers_change_nothing_and_the_manifest_is_written(tmp_path):
     write_tetris(tmp_path / "TETRIS")
     base = dict(
-        model="geodesic",
         simulators=["distance"],
         datasets=["TETRIS"],
-        data_options={"root": str(tmp_path / "TETRIS")},
+        dataset_options={"root": str(tmp_path / "TETRIS")},
         groups=2,
         max_clicks=3,
     )
-    plain = evaluate(EvalConfig(**base, prefetch=0, out=str(tmp_path / "p0")))
-    ahead = evaluate(EvalConfig(**base, prefetch=4, out=str(tmp_path / "p4")))
-    two = evaluate(EvalConfig(**base, workers=2, out=str(tmp_path / "w2")))
-    assert _rows(plain.out) == _rows(ahead.out) == _rows(two.out)
-    assert set(_rows(plain.out)["instance_id"]) == {
+    plain = rclicks.evaluate("geodesic", **base, prefetch=0, out=tmp_path / "p0")
+    ahead = rclicks.evaluate("geodesic", **base, prefetch=4, out=tmp_path / "p4")
+    two = rclicks.evaluate("geodesic", **base, workers=2, out=tmp_path / "w2")
+    assert _rows(plain.path) == _rows(ahead.path) == _rows(two.path)
+    assert set(_rows(plain.path)["instance_id"]) == {
         "1", "65536", "658188", "7", str(0x123456)
     }  # fmt: skip
-    m = json.loads((plain.out / "manifest.json").read_text())
+    m = json.loads((plain.path / "manifest.json").read_text())
     (ds,) = m["datasets"]
     assert ds["dataset"] == "TETRIS" and ds["images"] == 2 and ds["instances"] == 5
     assert [s["size"] for s in ds["samples"]] == [[40, 60], [29, 2048]]
     assert ds["samples"][1]["files"]["mask"]["path"] == "masks/wide.png"
-    run = json.loads((plain.out / "run.json").read_text())
+    run = json.loads((plain.path / "run.json").read_text())
     assert run["datasets"][0]["manifest_sha256"] == ds["sha256"]
-    again = json.loads((ahead.out / "manifest.json").read_text())["datasets"][0]["sha256"]
+    again = json.loads((ahead.path / "manifest.json").read_text())["datasets"][0]["sha256"]
     assert again == ds["sha256"]
 
 
 def test_demo_runs_get_a_manifest_too(tmp_path):
-    res = evaluate(
-        EvalConfig(
-            model="geodesic",
-            simulators=["distance"],
-            datasets=["demo"],
-            limit=2,
-            groups=2,
-            max_clicks=2,
-            out=str(tmp_path / "demo"),
-        )
+    res = rclicks.evaluate(
+        "geodesic", ["distance"], ["demo"], limit=2, groups=2, max_clicks=2, out=tmp_path / "demo"
     )
-    (ds,) = json.loads((res.out / "manifest.json").read_text())["datasets"]
+    (ds,) = json.loads((res.path / "manifest.json").read_text())["datasets"]
     assert ds["images"] == 2 and ds["limit"] == 2
     assert ds["samples"][0]["files"]["image"]["path"] == "images/demo_00.png"
     assert ds["samples"][0]["files"]["mask"]["path"] == "masks/demo_00.png"
@@ -145,21 +136,18 @@ def test_a_sample_unreadable_after_the_check_is_recorded_and_resume_completes_it
             return out
 
     host = host_with("datasets", "flaky", lambda root: Flaky(root, name="flaky"), "flaky-plugin")
-    cfg = EvalConfig(
-        model="geodesic",
-        simulators=["distance"],
-        datasets=["flaky"],
-        data_options={"root": str(tmp_path / "GrabCut")},
+    cfg = dict(
+        dataset_options={"root": str(tmp_path / "GrabCut")},
         groups=2,
         max_clicks=2,
-        out=str(tmp_path / "run"),
+        out=tmp_path / "run",
+        host=host,
     )
-    first = evaluate(cfg, host=host)
-    assert first.errors == 1
-    err = json.loads((first.out / "errors.jsonl").read_text().splitlines()[0])
+    first = rclicks.evaluate("geodesic", "distance", "flaky", **cfg)
+    assert len(first.errors) == 1
+    err = json.loads((first.path / "errors.jsonl").read_text().splitlines()[0])
     assert err["sample_id"] == "s1" and err["stage"] == "dataset" and "disk hiccup" in err["error"]
-    assert set(_rows(first.out)["sample_id"]) == {"s0", "s2"}
-    cfg.resume = True
-    second = evaluate(cfg, host=host)
-    assert second.errors == 0 and not (second.out / "errors.jsonl").exists()
-    assert set(_rows(second.out)["sample_id"]) == {"s0", "s1", "s2"}
+    assert set(_rows(first.path)["sample_id"]) == {"s0", "s2"}
+    second = rclicks.evaluate("geodesic", "distance", "flaky", **cfg, resume=True)
+    assert second.errors == [] and not (second.path / "errors.jsonl").exists()
+    assert set(_rows(second.path)["sample_id"]) == {"s0", "s1", "s2"}

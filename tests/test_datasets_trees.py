@@ -195,3 +195,26 @@ def write_coco(root: Path) -> tuple[Path, dict]:
         "crowd": crowd.astype(bool),
     }
     return root, expected
+
+
+def write_folder(root: Path, n: int = 2, size=(40, 56)) -> Path:
+    """The generic layout: images/*.png + masks/*.png, 8-bit labels (two instances, 1 and 2)."""
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "masks").mkdir(parents=True, exist_ok=True)
+    h, w = size
+    for i in range(n):
+        Image.fromarray(_image(h, w, 20 + i)).save(root / "images" / f"f{i}.png")
+        labels = np.zeros((h, w), np.uint8)
+        labels[_disk(h, w, h // 2, w // 3, 6 + i)] = 1
+        labels[4:12, w - 14 : w - 4] = 2
+        Image.fromarray(labels).save(root / "masks" / f"f{i}.png")
+    return root
+
+
+def write_exif_jpeg(path: Path, pixels: np.ndarray, orientation: int) -> Path:
+    """``pixels`` (H×W×3 ``uint8``) stored as a JPEG with the EXIF Orientation tag set: a
+    viewer (and OpenCV's ``imread``) turns it before showing it."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation  # Orientation
+    Image.fromarray(pixels).save(path, quality=95, exif=exif)
+    return path

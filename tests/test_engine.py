@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import rclicks
-from rclicks.engine import Protocol, plan, run_instance
-from rclicks.run import EvalConfig, evaluate
+from rclicks.engine import ProtocolSettings, plan, run_instance
+from rclicks.errors import RunError
 from rclicks.simulators import DistanceSimulator
 from rclicks.testing import tiny_dataset
 from tests.helpers import fake_distribution, host_with, run_cli
@@ -21,41 +21,40 @@ def rows_without_seconds(path):
     return t.to_pydict()
 
 
-def _cfg(tmp_path, name, **kw):
+def _run(tmp_path, name, **kw):
     base = dict(
-        model="geodesic",
         simulators=["distance"],
         datasets=["demo"],
         limit=2,
         max_clicks=6,
         groups=4,
-        out=str(tmp_path / name),
+        out=tmp_path / name,
     )
     base.update(kw)
-    return EvalConfig(**base)
+    return rclicks.evaluate(base.pop("model", "geodesic"), **base)
 
 
 def test_same_seed_same_clicks_and_numbers(tmp_path):
-    a = evaluate(_cfg(tmp_path, "a"))
-    b = evaluate(_cfg(tmp_path, "b"))
-    assert rows_without_seconds(a.out / "per_click.parquet") == rows_without_seconds(
-        b.out / "per_click.parquet"
+    a = _run(tmp_path, "a")
+    b = _run(tmp_path, "b")
+    assert rows_without_seconds(a.path / "per_click.parquet") == rows_without_seconds(
+        b.path / "per_click.parquet"
     )
-    sa = json.loads((a.out / "summary.json").read_text())["results"]
-    sb = json.loads((b.out / "summary.json").read_text())["results"]
+    sa = json.loads((a.path / "summary.json").read_text())["results"]
+    sb = json.loads((b.path / "summary.json").read_text())["results"]
     strip = lambda r: [{k: v for k, v in e.items() if k != "SPC"} for e in r]  # noqa: E731
     assert strip(sa) == strip(sb)
-    c = evaluate(_cfg(tmp_path, "c", seed=1))
-    assert rows_without_seconds(c.out / "per_click.parquet") != rows_without_seconds(
-        a.out / "per_click.parquet"
+    c = _run(tmp_path, "c", seed=1)
+    assert rows_without_seconds(c.path / "per_click.parquet") != rows_without_seconds(
+        a.path / "per_click.parquet"
     )
 
 
 def test_one_worker_and_two_workers_agree(tmp_path):
-    one = evaluate(_cfg(tmp_path, "w1", limit=3, workers=1))
-    two = evaluate(_cfg(tmp_path, "w2", limit=3, workers=2))
-    assert rows_without_seconds(one.out / "per_click.parquet") == rows_without_seconds(
-        two.out / "per_click.parquet"
+    one = _run(tmp_path, "w1", limit=3, workers=1)
+    two = _run(tmp_path, "w2", limit=3, workers=2)
+    assert rows_without_seconds(one.path / "per_click.parquet") == rows_without_seconds(
+        two.path / "per_click.parquet"
     )
 
 
@@ -89,21 +88,14 @@ def test_full_protocol_encodes_each_image_once_and_batches_all_trajectories(tmp_
     model = CountingModel()
 
     host = host_with("models", "counting", lambda: model, "counting-plugin")
-    res = evaluate(
-        EvalConfig(
-            model="counting",
-            simulators=["distance"],
-            datasets=["demo"],
-            limit=3,
-            out=str(tmp_path / "run"),
-        ),
-        host=host,
+    res = rclicks.evaluate(
+        "counting", ["distance"], ["demo"], limit=3, out=tmp_path / "run", host=host
     )
     assert model.encodes == 3
     n_instances = len(
         {
             (r["sample_id"], r["instance_id"])
-            for r in pq.read_table(res.out / "per_click.parquet").to_pylist()
+            for r in pq.read_table(res.path / "per_click.parquet").to_pylist()
         }
     )
     # baseline + 10 groups decoded together, 20 steps per instance
@@ -138,7 +130,7 @@ def test_predict_and_predict_batch_paths_give_identical_rows():
             gt,
             None,
             {"distance": DistanceSimulator()},
-            Protocol(groups=3, max_clicks=5),
+            ProtocolSettings(groups=3, max_clicks=5),
             ("t", sample.sample_id, "1"),
         )
         rows.pop("seconds")
@@ -147,7 +139,7 @@ def test_predict_and_predict_batch_paths_give_identical_rows():
 
 
 def test_plan_lists_baseline_groups_and_repeats():
-    specs = plan({"distance": DistanceSimulator()}, Protocol(groups=2, repeats=2))
+    specs = plan({"distance": DistanceSimulator()}, ProtocolSettings(groups=2, repeats=2))
     assert [(s.simulator, s.group, s.repeat) for s in specs] == [
         ("baseline", 0, 1),
         ("distance", 1, 1),
@@ -155,7 +147,7 @@ def test_plan_lists_baseline_groups_and_repeats():
         ("distance", 2, 1),
         ("distance", 2, 2),
     ]
-    no_base = plan({"distance": DistanceSimulator()}, Protocol(groups=1, baseline=False))
+    no_base = plan({"distance": DistanceSimulator()}, ProtocolSettings(groups=1, baseline=False))
     assert [s.simulator for s in no_base] == ["distance"]
 
 
@@ -171,32 +163,22 @@ def test_plugin_error_on_one_instance_is_recorded_and_the_run_goes_on(tmp_path):
     model = FailsOnSecondImage()
     model.bad_shape = ds[1].image.shape[:2]
 
-    host = host_with("models", "flaky", lambda: model, "flaky-plugin")
-    cfg = EvalConfig(
-        model="flaky",
-        simulators=["distance"],
-        datasets=["demo"],
-        limit=3,
-        groups=2,
-        max_clicks=3,
-        out=str(tmp_path / "run"),
-    )
-    res = evaluate(cfg, host=host)
+    settings = dict(limit=3, groups=2, max_clicks=3, out=tmp_path / "run")
+    res = rclicks.evaluate(model, ["distance"], ["demo"], **settings)  # the object itself
     n_bad = len(ds[1].instances)
-    assert res.errors == n_bad
-    errors = [json.loads(line) for line in (res.out / "errors.jsonl").read_text().splitlines()]
+    assert len(res.errors) == n_bad and res.info["errors"] == n_bad
+    errors = [json.loads(line) for line in (res.path / "errors.jsonl").read_text().splitlines()]
     assert {e["sample_id"] for e in errors} == {ds[1].sample_id}
     assert "boom on purpose" in errors[0]["error"]
-    done = {r["sample_id"] for r in pq.read_table(res.out / "per_click.parquet").to_pylist()}
+    done = {r["sample_id"] for r in pq.read_table(res.path / "per_click.parquet").to_pylist()}
     assert done == {ds[0].sample_id, ds[2].sample_id}
     # fixed plugin + --resume completes only what was missing
     model.bad_shape = None
     model.encodes = 0
-    cfg.resume = True
-    res2 = evaluate(cfg, host=host)
-    assert res2.errors == 0 and model.encodes == 1
-    assert not (res.out / "errors.jsonl").exists()
-    done = {r["sample_id"] for r in pq.read_table(res2.out / "per_click.parquet").to_pylist()}
+    res2 = rclicks.evaluate(model, ["distance"], ["demo"], **settings, resume=True)
+    assert res2.errors == [] and model.encodes == 1
+    assert not (res.path / "errors.jsonl").exists()
+    done = {r["sample_id"] for r in pq.read_table(res2.path / "per_click.parquet").to_pylist()}
     assert done == {ds[0].sample_id, ds[1].sample_id, ds[2].sample_id}
 
 
@@ -226,13 +208,11 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
 
 
 def test_resume_refuses_other_settings(tmp_path):
-    evaluate(_cfg(tmp_path, "r", limit=1, max_clicks=2, groups=1))
-    from rclicks.run import RunError
-
+    _run(tmp_path, "r", limit=1, max_clicks=2, groups=1)
     with pytest.raises(RunError, match="other settings"):
-        evaluate(_cfg(tmp_path, "r", limit=1, max_clicks=3, groups=1, resume=True))
+        _run(tmp_path, "r", limit=1, max_clicks=3, groups=1, resume=True)
     with pytest.raises(RunError, match="not empty"):
-        evaluate(_cfg(tmp_path, "r", limit=1, max_clicks=2, groups=1))
+        _run(tmp_path, "r", limit=1, max_clicks=2, groups=1)
 
 
 def test_a_dataset_that_can_only_be_iterated_streams_in_one_process(tmp_path):
@@ -253,38 +233,22 @@ def test_a_dataset_that_can_only_be_iterated_streams_in_one_process(tmp_path):
     ds = Stream()
 
     host = host_with("datasets", "stream", lambda: ds, "stream-plugin")
-    res = evaluate(
-        EvalConfig(
-            model="geodesic",
-            simulators=["distance"],
-            datasets=["stream"],
-            groups=2,
-            max_clicks=2,
-            workers=2,
-            out=str(tmp_path / "r"),
-        ),
-        host=host,
-    )
-    assert json.loads((res.out / "run.json").read_text())["workers"] == 1
+    res = rclicks.evaluate(
+        "geodesic", ["distance"], ["stream"], groups=2, max_clicks=2, workers=2,
+        out=tmp_path / "r", host=host,
+    )  # fmt: skip
+    assert json.loads((res.path / "run.json").read_text())["workers"] == 1
     assert ds.passes == 2  # one pass for the data check, one for the run
     assert res.clicks == 3 * 2 * (1 + 2) * 2
 
 
 def test_resume_refuses_changed_dataset_files(tmp_path):
-    from rclicks.run import RunError
     from rclicks.testing import write_folder
 
     root = write_folder(tmp_path / "ds", tiny_dataset(n=2))
-    cfg = EvalConfig(
-        model="geodesic",
-        simulators=["distance"],
-        datasets=[str(root)],
-        groups=1,
-        max_clicks=2,
-        out=str(tmp_path / "r"),
-    )
-    res = evaluate(cfg)
-    sha = json.loads((res.out / "run.json").read_text())["datasets"][0]["sha256"]
+    cfg = dict(groups=1, max_clicks=2, out=tmp_path / "r")
+    res = rclicks.evaluate("geodesic", "distance", str(root), **cfg)
+    sha = json.loads((res.path / "run.json").read_text())["datasets"][0]["sha256"]
     assert len(sha) == 64
     mask = root / "masks" / "img1.png"
     from PIL import Image
@@ -292,19 +256,20 @@ def test_resume_refuses_changed_dataset_files(tmp_path):
     labels = np.asarray(Image.open(mask)).copy()
     labels[0, 0] = 1
     Image.fromarray(labels).save(mask)
-    cfg.resume = True
     with pytest.raises(RunError, match="unchanged dataset files"):
-        evaluate(cfg)
+        rclicks.evaluate("geodesic", "distance", str(root), **cfg, resume=True)
 
 
 def test_summary_is_recomputable_from_the_rows_alone(tmp_path):
-    from rclicks.metrics import summarize
-    from rclicks.run import read_rows
+    from rclicks.runs import read_rows
 
-    res = evaluate(_cfg(tmp_path, "s", simulators=["distance", "uniform"], repeats=2))
-    again = summarize(read_rows(res.out / "per_click.parquet"), max_clicks=6)
-    saved = json.loads((res.out / "summary.json").read_text())["results"]
+    res = _run(tmp_path, "s", simulators=["distance", "uniform"], repeats=2)
+    again = rclicks.summarize(read_rows(res.path / "per_click.parquet"), res.info)
+    saved = json.loads((res.path / "summary.json").read_text())
     assert json.loads(json.dumps(again)) == saved
+    # the DataFrame of the Run gives the same
+    assert rclicks.summarize(res.per_click, res.info) == again
+    saved = saved["results"]
     assert {e["simulator"] for e in saved} == {"baseline", "distance", "uniform"}
     assert all(e["repeats"] == 2 for e in saved if e["kind"] == "groups")
 
@@ -341,7 +306,7 @@ def test_density_batch_is_used_once_per_step_and_agrees_with_density():
             gt,
             None,
             {"s": sim},
-            Protocol(groups=4, max_clicks=4),
+            ProtocolSettings(groups=4, max_clicks=4),
             ("t", "s", "1"),
         )
         rows.pop("seconds")

@@ -194,8 +194,7 @@ def strict_server(tiny_benchmark, tmp_path_factory):
 
 def _drop_instance(run: Path, sample: str, instance: str) -> dict[str, bytes]:
     """Rows and a *consistent* summary without one instance: only coverage can catch it."""
-    from rclicks.engine import Protocol
-    from rclicks.run import build_summary
+    import rclicks
 
     table = pq.read_table(run / "per_click.parquet")
     keep = pc.invert(
@@ -205,7 +204,7 @@ def _drop_instance(run: Path, sample: str, instance: str) -> dict[str, bytes]:
     buf = io.BytesIO()
     pq.write_table(table, buf)
     run_info = json.loads((run / "run.json").read_text())
-    summary = build_summary(table, Protocol(**run_info["protocol"]), run_info, [])
+    summary = rclicks.summarize(table, run_info)
     return {"per_click.parquet": buf.getvalue(), "summary.json": json.dumps(summary).encode()}
 
 

@@ -8,12 +8,12 @@ from rclicks.metrics import (
     iou_auc,
     ks2d_pvalue,
     ks2d_statistic,
+    metric_entries,
     noc,
     nof,
     nss,
     pde,
     pl1,
-    summarize,
     wd,
 )
 
@@ -128,7 +128,7 @@ def test_summary_sample_noc_delta_sb_delta_gr_and_nsr_by_hand():
             ("b", "sim", 2, 1): hit(2),
         }
     )
-    res = {e["simulator"]: e for e in summarize(rows, max_clicks=4)}
+    res = {e["simulator"]: e for e in metric_entries(rows, max_clicks=4)}
     base, sim = res["baseline"], res["sim"]
     assert base["NoC@90"] == pytest.approx(1.5)
     assert base["NoF@90"] == 0
@@ -145,4 +145,4 @@ def test_summary_sample_noc_delta_sb_delta_gr_and_nsr_by_hand():
 def test_summary_rejects_incomplete_trajectories():
     rows = _rows({("a", "baseline", 0, 1): [0.1, 0.2, 0.3]})
     with pytest.raises(ValueError):
-        summarize(rows, max_clicks=4)
+        metric_entries(rows, max_clicks=4)

@@ -5,9 +5,10 @@ from pathlib import Path
 import pytest
 
 import rclicks
-from rclicks.plugins import UnknownNameError, hookspecs, reset_host
-from rclicks.presets import PresetError, expand, load_registry
-from rclicks.registry import build, parse_options, resolve
+from rclicks.errors import PresetError, UnknownNameError
+from rclicks.options import parse_options
+from rclicks.plugins import build, hookspecs, load_registry, reset_host, resolve
+from rclicks.plugins.presets import expand
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -17,8 +18,15 @@ def test_builtins_register_through_the_hooks():
     assert {"baseline", "uniform", "distance"} <= set(host.entries("simulators"))
     assert {"folder", "demo"} <= set(host.entries("datasets"))
     assert "geodesic" in host.entries("models")
-    builtins = [p for p in host.plugins.values() if p.name.startswith("rclicks.builtins.")]
-    assert len(builtins) == 3 and all(p.status == "builtin" for p in builtins)
+    builtins = [p for p in host.plugins.values() if p.status == "builtin"]
+    assert [p.name for p in builtins] == ["rclicks.plugins.builtins"]
+    assert builtins[0].hooks == [
+        "rclicks_register_datasets",
+        "rclicks_register_models",
+        "rclicks_register_simulators",
+    ]
+    # built-ins are "module:attr" targets: registering them imports nothing
+    assert host.entries("datasets")["GrabCut"].factory == "rclicks.datasets.ritm:GrabCutDataset"
     # RCLICKS_LOAD_PLUGINS="" (conftest): installed entry points are listed, not loaded
     assert all(p.status == "disabled" for p in host.plugins.values() if p not in builtins)
 
@@ -41,7 +49,7 @@ def test_registered_plugin_and_conflicts_are_reported():
     host = reset_host()
     host.register_plugin(Plug(), "plug")
     assert host.get("simulators", "mine").factory() == "sim"
-    assert host.get("simulators", "distance").plugin == "rclicks.builtins.simulators"
+    assert host.get("simulators", "distance").plugin == "rclicks.plugins.builtins"
     assert any("'distance'" in c and "plug" in c for c in host.conflicts)
 
 

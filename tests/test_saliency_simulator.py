@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-import rclicks.simulators_saliency as ss
-from rclicks.simulators_saliency import (
+import rclicks.simulators.saliency as ss
+from rclicks.simulators.saliency import (
     GREY,
     SaliencySimulator,
     SpectralResidual,
@@ -200,9 +200,7 @@ def test_backend_maps_are_checked_and_resized():
 def test_registered_builtin_and_the_si_preset():
     from pathlib import Path
 
-    from rclicks.plugins import reset_host
-    from rclicks.presets import load_registry
-    from rclicks.registry import build
+    from rclicks.plugins import build, load_registry, reset_host
 
     reset_host()
     reg = load_registry(Path(__file__).resolve().parent.parent / "registry.yaml")

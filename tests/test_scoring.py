@@ -10,10 +10,11 @@ import pytest
 from PIL import Image
 from scipy.stats import kstwobign, wasserstein_distance_nd
 
+import rclicks
 from rclicks.datasets import FolderDataset, demo_root
+from rclicks.errors import ClicksFileError
 from rclicks.metrics import ks2d_pvalue, ks2d_pvalues, wasserstein_equal
-from rclicks.realclicks import ClicksFileError, load_clicks, write_clicks
-from rclicks.scoring import ScoreRun, run_scoring
+from rclicks.realclicks import load_clicks, write_clicks
 from tests.helpers import PeakedSimulator, host_with, run_cli, synthetic_clicks
 
 
@@ -97,16 +98,16 @@ def test_wasserstein_of_equal_sets_is_scipys():
 
 
 def _score(tmp_path, clicks, sims, host, **kw):
-    cfg = ScoreRun(
-        simulators=sims,
-        clicks=str(clicks),
-        dataset="demo",
+    return rclicks.score_simulator(
+        sims,
+        clicks,
+        "demo",
         batches=kw.pop("batches", 20),
-        out=str(tmp_path / kw.pop("name", "score")),
+        out=tmp_path / kw.pop("name", "score"),
         device="cpu",
+        host=host,
         **kw,
     )
-    return run_scoring(cfg, host=host)
 
 
 def test_true_density_scores_better_than_uniform_on_every_metric(tmp_path, clicks_csv):

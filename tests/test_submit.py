@@ -45,7 +45,7 @@ def test_dry_run_checks_and_writes_a_bundle_with_hashes_and_versions(tiny_benchm
     assert names == {*RUN_FILES, "submission.json", MANIFEST_NAME}
     manifest = json.loads(files[MANIFEST_NAME])
     assert manifest["rclicks"] == rclicks.__version__
-    assert "rclicks.builtins.models" in manifest["plugins"]
+    assert "rclicks.plugins.builtins" in manifest["plugins"]
     for name in names - {MANIFEST_NAME}:
         assert manifest["files"][name]["sha256"] == hashlib.sha256(files[name]).hexdigest()
     for name in RUN_FILES:  # the run's files, byte for byte
@@ -90,8 +90,7 @@ def test_a_run_missing_an_instance_is_refused_locally(tiny_benchmark, tmp_path):
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from rclicks.engine import Protocol
-    from rclicks.run import build_summary
+    import rclicks
 
     reg, run = tiny_benchmark
     mine = _copy(run, tmp_path)
@@ -99,7 +98,7 @@ def test_a_run_missing_an_instance_is_refused_locally(tiny_benchmark, tmp_path):
     table = table.filter(pc.not_equal(table["sample_id"], "demo_03"))
     pq.write_table(table, mine / "per_click.parquet")
     info = json.loads((mine / "run.json").read_text())
-    summary = build_summary(table, Protocol(**info["protocol"]), info, [])
+    summary = rclicks.summarize(table, info)
     (mine / "summary.json").write_text(json.dumps(summary))
     done = run_cli(["submit", str(mine), "--dry-run", "--registry", str(reg)])
     assert done.returncode == 1

@@ -8,8 +8,8 @@ import io
 import numpy as np
 import pytest
 
+import rclicks
 from rclicks.models.geodesic import make_model
-from rclicks.run import EvalConfig, evaluate
 from rclicks.simulators import BaselineSimulator, DistanceSimulator, UniformSimulator
 from rclicks.testing import check_model, check_simulator
 from tests.helpers import host_with
@@ -71,42 +71,30 @@ def test_device_reaches_the_factories(tmp_path, rclicks_tiny_folder):
         return make_model()
 
     host = host_with("models", "spy", factory, "spy-plugin")
-    evaluate(
-        EvalConfig(
-            model="spy",
-            simulators=["distance"],
-            datasets=[str(rclicks_tiny_folder)],
-            groups=1,
-            max_clicks=1,
-            device="cpu",
-            out=str(tmp_path / "r"),
-        ),
-        host=host,
-    )
+    rclicks.evaluate(
+        "spy", "distance", str(rclicks_tiny_folder), groups=1, max_clicks=1, device="cpu",
+        out=tmp_path / "r", host=host,
+    )  # fmt: skip
     assert seen["device"] == "cpu"
 
 
 def test_progress_bar_on_a_terminal(tmp_path, rclicks_tiny_folder, monkeypatch):
     from rich.console import Console
 
-    import rclicks.cli as cli
+    import rclicks.cli._ui as ui
+    import rclicks.cli.eval as cli_eval
 
     buf = io.StringIO()
-    monkeypatch.setattr(cli, "err_console", Console(file=buf, force_terminal=True, width=120))
-    progress = cli._progress()
+    console = Console(file=buf, force_terminal=True, width=120)
+    monkeypatch.setattr(ui, "err_console", console)
+    monkeypatch.setattr(cli_eval, "err_console", console)
+    progress = cli_eval.EvalProgress()
     assert progress.enabled
     with progress:
-        evaluate(
-            EvalConfig(
-                model="geodesic",
-                simulators=["distance"],
-                datasets=[str(rclicks_tiny_folder)],
-                groups=2,
-                max_clicks=2,
-                out=str(tmp_path / "r"),
-            ),
-            progress=progress,
-        )
+        rclicks.evaluate(
+            "geodesic", "distance", str(rclicks_tiny_folder), groups=2, max_clicks=2,
+            out=tmp_path / "r", progress=progress,
+        )  # fmt: skip
     text = buf.getvalue()
     assert "evaluating" in text and "clicks/s" in text and "instances" in text
 

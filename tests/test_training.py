@@ -1,4 +1,4 @@
-"""``rclicks train-clickability`` and :mod:`rclicks.training` on a tiny network.
+"""``rclicks train-clickability`` and :mod:`rclicks.clickability.training` on a tiny network.
 
 The main run trains a reduced-width ClickabilityNet (a few thousand weights) through the CLI on
 synthetic clicks over the bundled demo: each object gets 30 clicks drawn from a density
@@ -19,12 +19,9 @@ import torch
 from scipy.ndimage import distance_transform_edt, gaussian_filter
 from typer.testing import CliRunner
 
-from rclicks.datasets import FolderDataset, demo_root
-from rclicks.metrics import nss
-from rclicks.realclicks import full_stem, load_clicks, targets, write_clicks
-from rclicks.simulators_clickability import make_clickability
-from rclicks.training import (
-    TrainConfig,
+import rclicks
+from rclicks.clickability.simulator import make_clickability
+from rclicks.clickability.training import (
     TrainError,
     click_map,
     click_radius,
@@ -36,8 +33,10 @@ from rclicks.training import (
     scaled_sigma,
     similarity,
     split_images,
-    train,
 )
+from rclicks.datasets import FolderDataset, demo_root
+from rclicks.metrics import nss
+from rclicks.realclicks import full_stem, load_clicks, targets, write_clicks
 from tests.helpers import TINY_NET, run_cli
 
 TINY = TINY_NET
@@ -223,11 +222,8 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
         tmp_path / "clicks.csv", synthetic_rows(n=10, stems={"demo_00", "demo_01", "demo_04"})
     )
 
-    def cfg(name):
-        return TrainConfig(
-            dataset="demo",
-            clicks=str(clicks),
-            out=str(tmp_path / name),
+    def train(name, **kw):
+        settings = dict(
             epochs=2,
             batch_size=2,
             lr=0.01,
@@ -236,18 +232,19 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
             net=dict(TINY),  # drop path and dropout on: the RNG state must carry over
             device="cpu",
         )
+        settings.update(kw)
+        return rclicks.train_clickability(clicks, "demo", out=tmp_path / name, **settings)
 
-    straight = train(cfg("straight"))
-    first = train(cfg("resumed"), stop_after=1)
+    straight = train("straight")
+    first = train("resumed", stop_after=1)
     assert first.stopped and first.epochs_done == 1
     assert not (tmp_path / "resumed" / "epoch_2.pth").exists()
     with pytest.raises(TrainError, match="--resume"):
-        train(cfg("resumed"))
-    changed = cfg("resumed")
-    changed.lr = 0.02
+        train("resumed")
     with pytest.raises(TrainError, match="lr"):
-        train(changed, resume=True)
-    second = train(cfg("resumed"), resume=True)
+        train("resumed", lr=0.02, resume=True)
+    # with resume, unset settings take the saved run's values
+    second = rclicks.train_clickability(out=tmp_path / "resumed", resume=True, device="cpu")
     assert second.epochs_done == 2 and not second.stopped
     a = torch.load(tmp_path / "straight" / "epoch_2.pth", weights_only=True)
     b = torch.load(tmp_path / "resumed" / "epoch_2.pth", weights_only=True)

@@ -9,11 +9,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from rclicks.datasets import FolderDataset, demo_root
-from rclicks.metrics import iou, summarize
+from rclicks.metrics import iou, metric_entries
 from rclicks.models.geodesic import GeodesicModel
 from rclicks.realclicks import load_clicks
-from rclicks.run import read_rows
-from rclicks.simulators_users import UsersSimulator
+from rclicks.runs import read_rows
+from rclicks.simulators.users import UsersSimulator
 from rclicks.types import Click
 from tests.helpers import run_cli, synthetic_clicks
 
@@ -95,7 +95,7 @@ def test_user_nsr_per_instance_and_dataset(users_run):
     k = next(iter(by_inst))
     assert per[k]["User NSR"] == pytest.approx(np.std(by_inst[k]) / np.mean(by_inst[k]))
     # recomputable from the rows alone (the replay is recognised by its 1-click trajectories)
-    again = summarize(read_rows(out / "per_click.parquet"), max_clicks=4)
+    again = metric_entries(read_rows(out / "per_click.parquet"), max_clicks=4)
     assert next(e for e in again if e["simulator"] == "users") == entry
     assert "User NSR" in stdout and "real users" in stdout
 

@@ -1,18 +1,21 @@
-"""What the benchmark loaders share: file reading with named errors, the listing of samples, a
-threaded ``check`` that also builds the dataset manifest (sha256 of every file, instance ids).
+"""What every file-backed loader shares (the generic folder layout and the benchmark loaders):
+one image reader (EXIF orientation applied, as OpenCV's ``imread`` does), file reading with
+named errors, the listing of samples, a threaded ``check`` that also builds the dataset
+manifest (sha256 of every file, instance ids), and :func:`find_sample`.
 
 A loader subclasses :class:`FileDataset`, lists its samples as :class:`Item`\\ s (a sample id
 and the files it is read from) and implements :meth:`FileDataset.load`. Everything a loader
-finds wrong with a file is a :class:`SampleError` naming that file.
+finds wrong with a file is a :class:`~rclicks.errors.SampleError` naming that file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import difflib
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,23 +23,17 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from rclicks.files import sha256_file  # noqa: F401 - re-exported
+from rclicks.errors import SampleError, UnknownNameError
+from rclicks.files import sha256_file
+from rclicks.protocols import described_name, is_indexable
 from rclicks.types import Sample
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 Image.MAX_IMAGE_PIXELS = None
 
 
-class SampleError(ValueError):
-    """One file of one sample is unusable: ``path`` and what is wrong with it."""
-
-    def __init__(self, path: str | Path, problem: str) -> None:
-        self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{path}: {problem}")
-
-
 def short(exc: BaseException) -> str:
+    """The first line of ``exc``'s message (at most 200 characters; its type when empty)."""
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:200]
 
@@ -111,12 +108,46 @@ def read_palette_mask(path: Path, what: str = "mask") -> tuple[np.ndarray, np.nd
 
 
 def same_size(image: np.ndarray, image_path: Path, mask: np.ndarray, mask_path: Path) -> None:
+    """A :class:`SampleError` naming ``mask_path`` unless the H×W of ``image`` (H×W×3) and
+    ``mask`` (H×W or H×W×C) agree."""
     if image.shape[:2] != mask.shape[:2]:
         raise SampleError(
             mask_path,
             f"mask is {mask.shape[1]}×{mask.shape[0]} but image {Path(image_path).name} is "
             f"{image.shape[1]}×{image.shape[0]}",
         )
+
+
+def label_values(labels: np.ndarray, skip: Sequence[int] = (0,)) -> list[int]:
+    """The distinct values of an H×W id map, in increasing order, without those in ``skip``."""
+    kept = labels[~np.isin(labels, list(skip))]
+    return [int(v) for v in np.unique(kept)]
+
+
+def label_instances(labels: np.ndarray, skip: Sequence[int] = (0,)) -> dict[str, np.ndarray]:
+    """An H×W id map -> one H×W ``bool`` mask per value not in ``skip``, instance id
+    ``str(value)``, in increasing value order."""
+    return {str(v): labels == v for v in label_values(labels, skip)}
+
+
+def read_image_and_mask(
+    item: Item, read_mask: Callable[[Path], np.ndarray], what: str = "mask"
+) -> tuple[np.ndarray, np.ndarray]:
+    """The image (H×W×3 ``uint8`` RGB, :func:`read_image`) and the mask (``read_mask`` of
+    ``item.files["mask"]``, H×W or H×W×C) of one listed sample, of the same H×W. A missing mask
+    file (``what`` it is), an unreadable file or a size mismatch is a :class:`SampleError`."""
+    image_path, mask_path = item.files["image"], item.files["mask"]
+    if not mask_path.is_file():
+        raise SampleError(mask_path, f"{what} missing for image {image_path.name}")
+    image = read_image(image_path)
+    mask = read_mask(mask_path)
+    same_size(image, image_path, mask, mask_path)
+    return image, mask
+
+
+def file_meta(item: Item) -> dict[str, str]:
+    """``Sample.meta`` of a file-backed sample: ``path`` (its image) and every file by role."""
+    return {"path": str(item.files["image"]), **{k: str(v) for k, v in item.files.items()}}
 
 
 def list_images(folder: Path) -> tuple[list[Path], list[str]]:
@@ -210,10 +241,11 @@ class FileDataset:
     def inspect(self, item: Item) -> Inspection:
         """Hash the files of one sample, load it and validate it."""
         out = Inspection()
-        files: dict[str, dict[str, str]] = {}
-        for role, path in item.files.items():
-            if path.is_file():
-                files[role] = {"path": self._rel(path), "sha256": sha256_file(path)}
+        files = {
+            role: file_record(path, self.root)
+            for role, path in item.files.items()
+            if path.is_file()
+        }
         try:
             sample = self.load(item)
         except SampleError as exc:
@@ -224,18 +256,11 @@ class FileDataset:
             out.problems.append(f"{where}: {type(exc).__name__}: {short(exc)}")
             return out
         out.problems += self.validate(item, sample)
-        h, w = sample.shape
-        ignore = sample.ignore
-        out.record = {
-            "sample_id": sample.sample_id,
-            "size": [h, w],
-            "instances": list(sample.instances),
-            "ignore_pixels": 0 if ignore is None else int(np.count_nonzero(ignore)),
-            "files": files,
-        }
+        out.record = sample_record(sample, files)
         return out
 
     def validate(self, item: Item, sample: Sample) -> list[str]:
+        """One message per unusable instance of a loaded sample (naming its mask file)."""
         where = item.files.get("mask") or item.files.get("image")
         problems: list[str] = []
         if not sample.instances:
@@ -281,10 +306,38 @@ class FileDataset:
         return self._manifest
 
     def _rel(self, path: Path) -> str:
-        try:
-            return Path(path).relative_to(self.root).as_posix()
-        except ValueError:
-            return str(path)
+        return relative_path(path, self.root)
+
+
+def relative_path(path: str | Path, root: str | Path | None) -> str:
+    """``path`` relative to ``root`` in POSIX form (also when only their resolved forms nest),
+    else ``path`` as given: what a manifest records, so it does not depend on the location."""
+    path = Path(path)
+    if root is not None:
+        root = Path(root)
+        for p, r in ((path, root), (path.resolve(), root.resolve())):
+            with contextlib.suppress(ValueError):
+                return p.relative_to(r).as_posix()
+    return str(path)
+
+
+def file_record(path: Path, root: str | Path | None) -> dict[str, str]:
+    """One file of a manifest record: its path (relative to ``root``) and its sha256."""
+    return {"path": relative_path(path, root), "sha256": sha256_file(path)}
+
+
+def sample_record(sample: Sample, files: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """The manifest record of a loaded sample: id, ``[H, W]``, instance ids (in order), number
+    of ignore pixels and its files (role -> :func:`file_record`)."""
+    h, w = sample.shape
+    ignore = sample.ignore
+    return {
+        "sample_id": sample.sample_id,
+        "size": [h, w],
+        "instances": list(sample.instances),
+        "ignore_pixels": 0 if ignore is None else int(np.count_nonzero(ignore)),
+        "files": files,
+    }
 
 
 def build_manifest(
@@ -321,3 +374,26 @@ def build_manifest(
         "sha256": digest,
         "samples": list(records),
     }
+
+
+def find_sample(ds: Any, sample_id: str) -> Sample:
+    """The sample ``sample_id`` of any dataset (by index when it is indexable, else by
+    iterating). Raises :class:`~rclicks.errors.UnknownNameError` naming close ids and the
+    first few ids when there is none."""
+    if is_indexable(ds):
+        ids = [str(i) for i in ds.sample_ids()]
+        if sample_id in ids:
+            return ds[ids.index(sample_id)]
+    else:
+        ids = []
+        for s in ds:
+            if s.sample_id == sample_id:
+                return s
+            ids.append(s.sample_id)
+    close = difflib.get_close_matches(sample_id, ids, n=3)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    shown = ", ".join(ids[:5]) + (" …" if len(ids) > 5 else "")
+    raise UnknownNameError(
+        f"no sample {sample_id!r} in dataset {described_name(ds, '?')!r}.{hint} "
+        f"It has {len(ids)} samples: {shown}"
+    )

@@ -1,69 +1,154 @@
-"""The dataset check and manifest every run starts with.
+"""The one dataset check every run starts with, and the manifest it builds.
 
-``check_and_manifest(dataset, limit)`` returns the problems (one message per bad file) and,
-when there are none, the dataset's manifest: per sample its id, size, instance ids, ignore
-pixel count and the sha256 of its files, plus one ``sha256`` over all of it (without paths or
-the dataset's name). Two runs — or a run and a leaderboard — with the same digest used the
-same data.
+:func:`check_dataset` returns the problems (one message per bad file or sample) and, when there
+are none, the dataset's manifest: per sample its id, size, instance ids, ignore pixel count and
+the sha256 of its files, plus one ``sha256`` over all of it (without paths or the dataset's
+name; see :func:`rclicks.datasets.base.build_manifest`). Two runs — or a run and a leaderboard
+— with the same digest used the same data.
 
-The benchmark loaders (:class:`rclicks.datasets.base.FileDataset`) build the manifest while
-checking. Other datasets are checked as before (their own ``check()`` or a validating pass),
-then read once more for the manifest; when a sample names no files, its decoded arrays are
-hashed instead (``content_sha256``).
+A :class:`~rclicks.datasets.base.FileDataset` (the folder layout and the benchmark loaders)
+checks itself and builds the manifest on the way. Any other ``rclicks.Dataset`` (a plugin's)
+runs its own ``check()`` first when it has one, then is loaded once: every sample is validated
+and recorded; the files a sample names in ``meta`` are hashed, and when it names none its
+decoded arrays are (``content_sha256``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
+import itertools
 import json
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rclicks.datasets.base import FileDataset, build_manifest, sha256_file
-from rclicks.datasets.folder import FolderDataset, check_dataset
+from rclicks.datasets.base import (
+    FileDataset,
+    build_manifest,
+    file_record,
+    sample_record,
+    short,
+)
+from rclicks.datasets.prefetch import DEFAULT_DEPTH, prefetch
+from rclicks.errors import SampleError
+from rclicks.protocols import CheckableDataset, described_name, is_prefetch_safe
 from rclicks.types import Sample, validate_sample
 
 MANIFEST_FILE = "manifest.json"
 
+#: ``Sample.meta`` keys that name a sample's files (``path`` is its image, as in the loaders)
+META_FILE_KEYS = {"path": "image", "image": "image", "mask": "mask", "ignore": "ignore"}
 
-def check_and_manifest(dataset: Any, limit: int | None = None) -> tuple[list[str], dict | None]:
+
+@dataclass
+class CheckResult:
+    """What :func:`check_dataset` found: one message per problem and, when there is none, the
+    dataset's manifest (``None`` otherwise)."""
+
+    problems: list[str]
+    manifest: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        """No problem: every file is readable and every sample usable."""
+        return not self.problems
+
+
+def check_dataset(dataset: Any, limit: int | None = None) -> CheckResult:
+    """Check ``dataset`` (its first ``limit`` samples; all when ``None``) and build its manifest.
+
+    Never raises for a dataset that fails: an exception while checking or loading is a problem
+    naming the dataset (and the sample, when it is fetched by index)."""
     if isinstance(dataset, FileDataset):
         problems = dataset.check(limit=limit)
-        return problems, (None if problems else dataset.manifest())
-    if not hasattr(dataset, "check"):  # validate and hash in the same single pass
-        return _check_by_loading(dataset, limit)
-    problems = check_dataset(dataset, limit)
-    if problems:
-        return problems, None
-    return problems, generic_manifest(dataset, limit)
-
-
-def _check_by_loading(dataset: Any, limit: int | None) -> tuple[list[str], dict | None]:
-    """What :func:`rclicks.datasets.folder.check_dataset` does for a dataset without
-    ``check()`` (load every sample once and validate it), building the manifest on the way."""
-    problems: list[str] = []
-    records: list[dict[str, Any]] = []
-    try:
-        for i, sample in enumerate(dataset):
-            if limit is not None and i >= limit:
-                break
+        return CheckResult(problems, None if problems else dataset.manifest())
+    name = described_name(dataset, type(dataset).__name__)
+    if isinstance(dataset, CheckableDataset):
+        try:
+            problems = [str(p) for p in _own_check(dataset, limit)]
+        except Exception as exc:  # noqa: BLE001 - a plugin's check failing is a problem
+            problems = [_failure(name, exc)]
+        if problems:
+            return CheckResult(problems)
+    problems, records = [], []
+    root = getattr(dataset, "root", None)
+    for sample in _load_once(dataset, limit, name, problems):
+        sid = getattr(sample, "sample_id", "?")
+        try:
             found = validate_sample(sample)
-            problems += [f"{sample.sample_id}: {p}" for p in found]
             if not found:
-                records.append(_record(dataset, sample, Path(getattr(dataset, "root", "") or ".")))
-    except Exception as exc:  # noqa: BLE001 - a plugin dataset failing to load is a problem
-        problems.append(f"{getattr(dataset, 'name', dataset)}: {type(exc).__name__}: {exc}")
+                records.append(_record(sample, root))
+        except Exception as exc:  # noqa: BLE001 - not a Sample, arrays of the wrong kind, ...
+            found = [f"{type(exc).__name__}: {short(exc)}"]
+        problems += [f"{sid}: {p}" for p in found]
+    if not records and not problems and (limit is None or limit > 0):
+        problems.append(f"{name}: no samples found")
     if problems:
-        return problems, None
+        return CheckResult(problems)
     loader = type(dataset).__name__
-    return problems, build_manifest(getattr(dataset, "name", loader), loader, {}, records, limit)
+    return CheckResult([], build_manifest(name, loader, {}, records, limit))
+
+
+def _own_check(dataset: CheckableDataset, limit: int | None) -> list[str]:
+    """``dataset.check(limit=limit)``, or ``dataset.check()`` when it takes no ``limit``."""
+    try:
+        params = inspect.signature(dataset.check).parameters
+    except (TypeError, ValueError):  # no signature to read: assume the protocol's
+        return list(dataset.check(limit=limit))
+    takes_limit = "limit" in params or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()
+    )
+    return list(dataset.check(limit=limit) if takes_limit else dataset.check())
+
+
+def _load_once(dataset: Any, limit: int | None, name: str, problems: list[str]) -> Iterator[Sample]:
+    """The first ``limit`` samples, each loaded once: by index, decoded ahead in threads, when
+    the dataset is prefetch-safe (a failing sample is a problem and the rest goes on), else by
+    iterating (a failure is a problem and ends the pass). Problems are appended to
+    ``problems``."""
+    try:
+        if is_prefetch_safe(dataset):
+            ids = list(dataset.sample_ids())
+            n = len(ids) if limit is None else min(len(ids), limit)
+            for i, sample, exc in prefetch(dataset.__getitem__, range(n), DEFAULT_DEPTH):
+                if exc is None:
+                    yield sample
+                else:
+                    problems.append(_failure(f"{name}: sample {ids[i]!r}", exc))
+        else:
+            yield from itertools.islice(iter(dataset), limit)
+    except Exception as exc:  # noqa: BLE001 - a plugin dataset failing to load is a problem
+        problems.append(_failure(name, exc))
+
+
+def _failure(where: str, exc: BaseException) -> str:
+    """The problem message for an exception: a SampleError names its file already."""
+    if isinstance(exc, SampleError):
+        return str(exc)
+    return f"{where}: {type(exc).__name__}: {short(exc)}"
+
+
+def sample_files(sample: Sample) -> dict[str, Path]:
+    """The existing files a sample names in ``meta`` (role -> path, see
+    :data:`META_FILE_KEYS`)."""
+    files: dict[str, Path] = {}
+    for key, role in META_FILE_KEYS.items():
+        value = (sample.meta or {}).get(key)
+        if isinstance(value, (str, os.PathLike)) and str(value) and role not in files:
+            path = Path(value)
+            if path.is_file():
+                files[role] = path
+    return files
 
 
 def content_sha256(sample: Sample) -> str:
-    """sha256 over a sample's decoded image, instance masks (by id) and ignore mask."""
+    """sha256 over a sample's decoded image (H×W×3, with its shape and dtype), instance masks
+    (H×W, by id, in order) and ignore mask."""
     h = hashlib.sha256()
     img = np.ascontiguousarray(sample.image)
     h.update(f"image {img.shape} {img.dtype}\0".encode())
@@ -77,75 +162,23 @@ def content_sha256(sample: Sample) -> str:
     return h.hexdigest()
 
 
-def _sample_files(dataset: Any, sample: Sample) -> dict[str, Path]:
-    files: dict[str, Path] = {}
-    meta = sample.meta or {}
-    if meta.get("path"):
-        files["image"] = Path(meta["path"])
-    if isinstance(dataset, FolderDataset):
-        files["mask"] = dataset.masks_dir / f"{sample.sample_id}.png"
-    return {k: v for k, v in files.items() if v.is_file()}
-
-
-def generic_manifest(dataset: Any, limit: int | None = None) -> dict[str, Any]:
-    """The manifest of any ``rclicks.Dataset`` (indexable ones are read ahead in threads when
-    they say that is safe)."""
-    from rclicks.datasets.prefetch import prefetch
-
-    root = Path(getattr(dataset, "root", "") or ".")
-    n = len(dataset) if limit is None else min(len(dataset), limit)
-    indexable = hasattr(dataset, "__getitem__") and hasattr(dataset, "sample_ids")
-    if indexable:
-        depth = 4 if prefetch_safe(dataset) else 0
-        samples = (
-            s for _i, s, exc in prefetch(dataset.__getitem__, range(n), depth) if _raise(exc)
-        )
-    else:
-        samples = (s for i, s in zip(range(n), dataset))
-    records = [_record(dataset, s, root) for s in samples]
-    loader = type(dataset).__name__
-    return build_manifest(getattr(dataset, "name", loader), loader, {}, records, limit)
-
-
-def _record(dataset: Any, s: Sample, root: Path) -> dict[str, Any]:
-    files = {}
-    for role, path in _sample_files(dataset, s).items():
-        try:
-            rel = path.resolve().relative_to(root.resolve()).as_posix()
-        except ValueError:
-            rel = str(path)
-        files[role] = {"path": rel, "sha256": sha256_file(path)}
-    rec = {
-        "sample_id": s.sample_id,
-        "size": list(s.shape),
-        "instances": list(s.instances),
-        "ignore_pixels": 0 if s.ignore is None else int(np.count_nonzero(s.ignore)),
-        "files": files,
-    }
+def _record(sample: Sample, root: str | Path | None) -> dict[str, Any]:
+    files = {role: file_record(p, root) for role, p in sample_files(sample).items()}
+    rec = sample_record(sample, files)
     if not files:
-        rec["content_sha256"] = content_sha256(s)
+        rec["content_sha256"] = content_sha256(sample)
     return rec
-
-
-def _raise(exc: BaseException | None) -> bool:
-    if exc is not None:
-        raise exc
-    return True
-
-
-def prefetch_safe(dataset: Any) -> bool:
-    """May ``dataset[i]`` run in several threads at once? The built-in loaders say so with
-    ``prefetch_safe = True``; a plugin dataset opts in the same way."""
-    return bool(getattr(dataset, "prefetch_safe", False)) or isinstance(dataset, FolderDataset)
 
 
 def write_manifest(
     path: Path, manifests: list[dict[str, Any]], rclicks_version: str | None
 ) -> None:
+    """Write ``{"rclicks": version, "datasets": manifests}`` to ``path`` (atomically)."""
     data = {
         "rclicks": rclicks_version,
         "datasets": manifests,
     }
+    path = Path(path)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)

@@ -21,13 +21,12 @@ import numpy as np
 from rclicks.datasets.base import (
     FileDataset,
     Item,
-    SampleError,
     by_stem,
     data_root,
+    file_meta,
     list_images,
-    read_image,
+    read_image_and_mask,
     read_mask_rgb,
-    same_size,
 )
 from rclicks.types import Sample
 
@@ -66,16 +65,10 @@ class RITMDataset(FileDataset):
         )
 
     def load(self, item: Item) -> Sample:
-        image_path, mask_path = item.files["image"], item.files["mask"]
-        if not mask_path.is_file():
-            raise SampleError(mask_path, f"mask missing for image {image_path.name}")
-        image = read_image(image_path)
-        bgr = read_mask_rgb(mask_path)[:, :, ::-1]
-        same_size(image, image_path, bgr, mask_path)
-        obj, ignore = self.decode(bgr)
+        image, rgb = read_image_and_mask(item, read_mask_rgb)
+        obj, ignore = self.decode(rgb[:, :, ::-1])
         instances = {OBJECT_ID: obj} if obj.any() else {}
-        files = {k: str(v) for k, v in item.files.items()}
-        return Sample(item.sample_id, image, instances, ignore, {"path": str(image_path), **files})
+        return Sample(item.sample_id, image, instances, ignore, file_meta(item))
 
     def decode(self, bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         raise NotImplementedError  # pragma: no cover

@@ -27,9 +27,10 @@ from rclicks.datasets.base import (
     Item,
     SampleError,
     data_root,
-    read_image,
+    file_meta,
+    label_instances,
+    read_image_and_mask,
     read_palette_mask,
-    same_size,
     short,
 )
 from rclicks.types import Sample
@@ -73,16 +74,8 @@ class SBDDataset(FileDataset):
             )
 
     def load(self, item: Item) -> Sample:
-        image_path, mat_path = item.files["image"], item.files["mask"]
-        if not mat_path.is_file():
-            raise SampleError(mat_path, f"instance file missing for image {image_path.name}")
-        image = read_image(image_path)
-        labels = read_sbd_mat(mat_path)
-        same_size(image, image_path, labels, mat_path)
-        values = [int(v) for v in np.unique(labels) if v != 0]
-        instances = {str(v): labels == v for v in values}
-        meta = {"path": str(image_path), "image": str(image_path), "mask": str(mat_path)}
-        return Sample(item.sample_id, image, instances, None, meta)
+        image, labels = read_image_and_mask(item, read_sbd_mat, what="instance file")
+        return Sample(item.sample_id, image, label_instances(labels), None, file_meta(item))
 
 
 def read_sbd_mat(path: Path) -> np.ndarray:
@@ -128,6 +121,25 @@ def voc_colormap(n: int = 256) -> np.ndarray:
 _VOC_CODES = {int(c[0]) << 16 | int(c[1]) << 8 | int(c[2]): i for i, c in enumerate(voc_colormap())}
 
 
+def read_voc_indices(path: Path) -> np.ndarray:
+    """The H×W palette indices of a VOC object PNG; an RGB rendering is mapped back through the
+    VOC colour map (an unknown colour is a :class:`SampleError` naming the file)."""
+    raw, _palette = read_palette_mask(path)
+    if raw.ndim == 2:
+        return raw
+    codes = (
+        raw[..., 0].astype(np.int32) << 16
+        | raw[..., 1].astype(np.int32) << 8
+        | raw[..., 2].astype(np.int32)
+    )
+    uniq, inv = np.unique(codes, return_inverse=True)
+    lut = np.array([_VOC_CODES.get(int(u), -1) for u in uniq], dtype=np.int32)
+    if (lut < 0).any():
+        bad = [f"#{int(u):06x}" for u, k in zip(uniq, lut) if k < 0][:5]
+        raise SampleError(path, f"colours not in the VOC palette: {', '.join(bad)}")
+    return lut[inv].reshape(codes.shape)
+
+
 class PascalVOCDataset(FileDataset):
     """PASCAL VOC 2012 instances: ``SegmentationObject`` palette PNGs, 255 = ignore."""
 
@@ -159,26 +171,6 @@ class PascalVOCDataset(FileDataset):
             )
 
     def load(self, item: Item) -> Sample:
-        image_path, mask_path = item.files["image"], item.files["mask"]
-        if not mask_path.is_file():
-            raise SampleError(mask_path, f"mask missing for image {image_path.name}")
-        image = read_image(image_path)
-        raw, _palette = read_palette_mask(mask_path)
-        if raw.ndim == 3:  # an RGB rendering of the palette: back to indices
-            codes = (
-                raw[..., 0].astype(np.int32) << 16
-                | raw[..., 1].astype(np.int32) << 8
-                | raw[..., 2].astype(np.int32)
-            )
-            uniq, inv = np.unique(codes, return_inverse=True)
-            lut = np.array([_VOC_CODES.get(int(u), -1) for u in uniq], dtype=np.int32)
-            if (lut < 0).any():
-                bad = [f"#{int(u):06x}" for u, k in zip(uniq, lut) if k < 0][:5]
-                raise SampleError(mask_path, f"colours not in the VOC palette: {', '.join(bad)}")
-            raw = lut[inv].reshape(codes.shape)
-        same_size(image, image_path, raw, mask_path)
-        ignore = raw == VOC_IGNORE
-        values = [int(v) for v in np.unique(raw) if v != 0 and v != VOC_IGNORE]
-        instances = {str(v): raw == v for v in values}
-        meta = {"path": str(image_path), "image": str(image_path), "mask": str(mask_path)}
-        return Sample(item.sample_id, image, instances, ignore, meta)
+        image, raw = read_image_and_mask(item, read_voc_indices)
+        instances = label_instances(raw, skip=(0, VOC_IGNORE))
+        return Sample(item.sample_id, image, instances, raw == VOC_IGNORE, file_meta(item))

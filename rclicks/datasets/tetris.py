@@ -25,10 +25,12 @@ from rclicks.datasets.base import (
     Item,
     SampleError,
     data_root,
+    file_meta,
+    label_instances,
+    label_values,
     list_images,
-    read_image,
+    read_image_and_mask,
     read_mask_rgb,
-    same_size,
 )
 from rclicks.types import Sample
 
@@ -64,16 +66,11 @@ def read_id_mask(path: Path) -> np.ndarray:
     return rgba.view("<u4").reshape(h, w)
 
 
-def instance_values(labels: np.ndarray) -> list[int]:
-    nz = labels[labels != 0]
-    return [int(v) for v in np.unique(nz)]
-
-
 def resize_labels(labels: np.ndarray, height: int, width: int) -> np.ndarray:
     """The reference's per-instance resize of an id map (bilinear on each 0/1 mask, higher ids
     written last)."""
     out = np.zeros((height, width), dtype=labels.dtype)
-    for v in instance_values(labels):
+    for v in label_values(labels):
         m = cv2.resize(
             (labels == v).astype(np.uint8), (width, height), interpolation=cv2.INTER_LINEAR
         )
@@ -139,19 +136,14 @@ class TetrisDataset(FileDataset):
             self.listing_problems.append(f"{images}: no images found")
 
     def load(self, item: Item) -> Sample:
-        image_path, mask_path = item.files["image"], item.files["mask"]
-        if not mask_path.is_file():
-            raise SampleError(mask_path, f"mask missing for image {image_path.name}")
-        image = read_image(image_path)
-        labels = read_id_mask(mask_path)
-        same_size(image, image_path, labels, mask_path)
+        image, labels = read_image_and_mask(item, read_id_mask)
         h, w = image.shape[:2]
         th, tw = limited_size(h, w, self.max_side)
         if (th, tw) != (h, w):
             image = cv2.resize(image, (tw, th), interpolation=cv2.INTER_LINEAR)
             labels = resize_labels(labels, th, tw)
-        instances = {str(v): labels == v for v in instance_values(labels)}
-        meta = {"path": str(image_path), "image": str(image_path), "mask": str(mask_path)}
+        instances = label_instances(labels)
+        meta: dict = file_meta(item)
         if (th, tw) != (h, w):
             meta["original_size"] = (h, w)
         return Sample(item.sample_id, np.ascontiguousarray(image), instances, None, meta)

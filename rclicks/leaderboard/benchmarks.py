@@ -14,16 +14,13 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from rclicks.presets import Benchmark
+from rclicks.errors import BenchmarkError
+from rclicks.plugins.presets import Benchmark, load_registry
 
 #: protocol versions this rclicks knows how to check; a benchmark or a submission with
 #: another version is refused.
 KNOWN_PROTOCOLS = ("rclicks-1",)
 BASELINE = "baseline"
-
-
-class BenchmarkError(ValueError):
-    """A benchmark that cannot be used on a leaderboard (unknown protocol, missing data)."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +99,7 @@ def sample_sha256(record: dict[str, Any]) -> str:
 
 def reference_from_manifests(spec: BenchmarkSpec, manifests: dict[str, dict]) -> dict[str, Any]:
     """The reference of ``spec`` from one full dataset manifest per benchmark dataset name
-    (as :func:`rclicks.datasets.manifest.check_and_manifest` builds them)."""
+    (as :func:`rclicks.datasets.check_dataset` builds them)."""
     datasets = []
     for name in spec.datasets:
         m = manifests[name]
@@ -141,13 +138,23 @@ def reference_instances(reference: dict[str, Any]) -> set[tuple[str, str, str]]:
     }
 
 
+def benchmark_spec(name: str, registry_path: str | None = None) -> BenchmarkSpec:
+    """The benchmark ``name`` of ``registry.yaml``; :class:`BenchmarkError` with close names
+    when there is none."""
+    from rclicks.plugins.host import unknown_message
+
+    reg = load_registry(registry_path)
+    if name not in reg.benchmarks:
+        raise BenchmarkError(unknown_message("benchmarks", name, list(reg.benchmarks)))
+    return BenchmarkSpec.from_registry(reg.benchmarks[name])
+
+
 def build_reference(spec: BenchmarkSpec, registry_path: str | None = None) -> dict[str, Any]:
     """Read every dataset of ``spec`` on this machine (the same check ``rclicks eval`` runs)
     and return its reference. Raises :class:`BenchmarkError` naming what is missing."""
-    from rclicks.datasets.manifest import check_and_manifest
-    from rclicks.plugins import get_host
-    from rclicks.presets import load_registry
-    from rclicks.registry import instantiate, resolve
+    from rclicks.datasets.manifest import check_dataset
+    from rclicks.plugins.host import get_host
+    from rclicks.plugins.names import instantiate, resolve
 
     problem = spec.problem()
     if problem:
@@ -158,7 +165,8 @@ def build_reference(spec: BenchmarkSpec, registry_path: str | None = None) -> di
     for name in spec.datasets:
         try:
             ds = instantiate(resolve("datasets", name, {}, registry, host))
-            problems, manifest = check_and_manifest(ds, None)
+            checked = check_dataset(ds, None)
+            problems, manifest = checked.problems, checked.manifest
         except Exception as exc:  # noqa: BLE001 - any loader failure means "not available"
             raise BenchmarkError(f"dataset {name!r} is not available here: {exc}") from None
         if problems or manifest is None:

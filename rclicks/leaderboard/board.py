@@ -8,6 +8,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from rclicks.errors import BoardError
+
 ALL = "all"
 
 
@@ -36,10 +38,6 @@ METRICS = (
 )
 BY_KEY = {m.key: m for m in METRICS}
 DEFAULT_METRIC = "NoC@90"
-
-
-class BoardError(ValueError):
-    """An unknown dataset, simulator, metric or order (HTTP 422)."""
 
 
 def datasets_of(reference: dict[str, Any] | None, spec: dict[str, Any]) -> list[str]:

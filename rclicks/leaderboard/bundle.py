@@ -22,6 +22,8 @@ import zipfile
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from rclicks.errors import BundleError
+
 BUNDLE_FORMAT = "rclicks-bundle/1"
 MANIFEST_NAME = "MANIFEST.json"
 REQUIRED = ("run.json", "summary.json", "per_click.parquet", "manifest.json", "submission.json")
@@ -29,14 +31,6 @@ ALLOWED = frozenset(REQUIRED) | {MANIFEST_NAME}
 #: the run-folder files a bundle carries (submission.json is written by ``rclicks submit``)
 RUN_FILES = ("run.json", "summary.json", "per_click.parquet", "manifest.json")
 _FIXED_TIME = (2020, 1, 1, 0, 0, 0)  # same files -> same bundle bytes
-
-
-class BundleError(ValueError):
-    """A malformed or unsafe bundle; ``status`` is the HTTP status the server answers."""
-
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -19,11 +19,9 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+from rclicks.errors import DatabaseError, OptionError
+
 TOKEN_PREFIX = "rclk"
-
-
-class DatabaseError(RuntimeError):
-    """A bad database URL or a database that cannot be reached."""
 
 
 class Base(DeclarativeBase):
@@ -131,7 +129,7 @@ def _digest(salt: str, secret: str) -> str:
 def create_token(session: Session, name: str) -> str:
     """A new token for ``name`` (unique); returns the secret token once."""
     if session.scalar(select(Token).where(Token.name == name)) is not None:
-        raise ValueError(f"a token named {name!r} exists already")
+        raise OptionError(f"a token named {name!r} exists already")
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     salt = secrets.token_hex(16)

@@ -34,9 +34,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from rclicks.errors import BenchmarkError, BundleError, SubmissionError
 from rclicks.leaderboard import board
-from rclicks.leaderboard.benchmarks import BenchmarkError, BenchmarkSpec, build_reference
-from rclicks.leaderboard.bundle import BundleError, read_bundle
+from rclicks.leaderboard.benchmarks import BenchmarkSpec, build_reference
+from rclicks.leaderboard.bundle import read_bundle
 from rclicks.leaderboard.db import (
     BenchmarkRow,
     Submission,
@@ -46,7 +47,7 @@ from rclicks.leaderboard.db import (
     verify_token,
 )
 from rclicks.leaderboard.store import BundleStore
-from rclicks.leaderboard.validate import SubmissionError, check_files
+from rclicks.leaderboard.validate import check_files
 
 log = logging.getLogger("rclicks.leaderboard")
 
@@ -172,7 +173,7 @@ def sync_benchmarks(sessions, registry: str | None, build: bool = True) -> None:
     """Bring the benchmarks table in line with ``registry.yaml``: a benchmark whose spec
     changed, or that has no reference yet, gets its reference (re)built from the datasets
     this server can read; one that cannot be built is listed with the reason."""
-    from rclicks.presets import load_registry
+    from rclicks.plugins.presets import load_registry
 
     reg = load_registry(registry)
     with sessions() as s:

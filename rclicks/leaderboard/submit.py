@@ -14,16 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rclicks.errors import BundleError, SubmitError
 from rclicks.leaderboard.benchmarks import BenchmarkSpec
-from rclicks.leaderboard.bundle import RUN_FILES, BundleError, build_bundle, read_bundle
+from rclicks.leaderboard.bundle import RUN_FILES, build_bundle, read_bundle
 from rclicks.leaderboard.validate import Checked, check_files
 
 TOKEN_ENV = "RCLICKS_TOKEN"
 LOCAL_LIMIT = 1 << 31  # bytes a local bundle may hold uncompressed
-
-
-class SubmitError(RuntimeError):
-    """Anything that stops a submission; the message names the file or the server's answer."""
 
 
 @dataclass
@@ -52,8 +49,8 @@ def prepare(
     registry: str | Path | None = None,
 ) -> Prepared:
     """Check ``run_dir`` the way the server will and build its bundle."""
-    from rclicks import __version__
-    from rclicks.presets import load_registry
+    from rclicks._version import __version__
+    from rclicks.plugins.presets import load_registry
 
     files = run_files(run_dir)
     try:

@@ -8,7 +8,7 @@ run's own manifest) and the server (against the reference it built from its own 
 3. its data is the reference's (manifest digests), and its rows cover every reference instance
    with every trajectory of the benchmark, each with clicks 1..K — nothing missing, nothing
    extra (422);
-4. every metric, recomputed from the rows with :func:`rclicks.metrics.summarize`, equals
+4. every metric, recomputed from the rows with :func:`rclicks.summarize`, equals
    ``summary.json`` (422).
 """
 
@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from rclicks.errors import BundleError, RunError, SubmissionError
 from rclicks.leaderboard.benchmarks import (
     KNOWN_PROTOCOLS,
     BenchmarkSpec,
@@ -32,19 +33,12 @@ from rclicks.leaderboard.benchmarks import (
     reference_instances,
     sample_sha256,
 )
-from rclicks.leaderboard.bundle import BundleError
+from rclicks.runs.schema import ROW_SCHEMA, SORT_KEYS, table_columns
+from rclicks.runs.summary import summarize
 
 REL_TOL = 1e-9
 ABS_TOL = 1e-12
 _TRAJ_KEYS = ["dataset", "sample_id", "instance_id", "simulator", "group", "repeat"]
-
-
-class SubmissionError(BundleError):
-    """A well-formed bundle whose contents do not satisfy the benchmark (HTTP 422 by
-    default)."""
-
-    def __init__(self, message: str, status: int = 422):
-        super().__init__(message, status)
 
 
 # --- the parts of the files that are checked ------------------------------------------------
@@ -148,8 +142,6 @@ def _model(cls: type[BaseModel], data: Any, name: str) -> Any:
 
 def read_table(data: bytes) -> pa.Table:
     """``per_click.parquet`` from bytes, with exactly the engine's columns and types."""
-    from rclicks.engine import ROW_SCHEMA
-
     try:
         table = pq.read_table(pa.BufferReader(data))
     except Exception as exc:  # noqa: BLE001 - any reader failure means a malformed file
@@ -173,9 +165,6 @@ def read_table(data: bytes) -> pa.Table:
 def rows_digest(table: pa.Table) -> str:
     """sha256 over the sorted rows without ``seconds``: two runs with the same clicks and
     IoUs are the same result whatever their timings."""
-    from rclicks.engine import SORT_KEYS
-    from rclicks.run import table_columns
-
     t = table.drop_columns(["seconds"]).sort_by([(k, "ascending") for k in SORT_KEYS])
     h = hashlib.sha256()
     for name, arr in sorted(table_columns(t).items()):
@@ -424,13 +413,11 @@ def _label(results: list[dict[str, Any]], path: str) -> str:
 
 def recompute(table: pa.Table, spec: BenchmarkSpec, summary: SummaryJson) -> list[dict]:
     """Every metric from the rows; raises when ``summary.json`` says anything else."""
-    from rclicks.metrics import summarize
-    from rclicks.run import table_columns
-
     try:
-        results = clean(summarize(table_columns(table), spec.max_clicks, replay=[]))
-    except ValueError as exc:
+        rows = summarize(table, {"protocol": {"max_clicks": spec.max_clicks}}, replay=())
+    except RunError as exc:
         raise SubmissionError(f"per_click.parquet: {exc}") from None
+    results = clean(rows["results"])
     diffs = differences(clean(summary.results), results)
     if diffs:
         shown = "; ".join(_label(results, d) for d in diffs[:3])

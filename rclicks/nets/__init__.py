@@ -1,5 +1,3 @@
-"""Neural networks used by rclicks (PyTorch needed only when a submodule is imported).
-
-This package deliberately imports nothing, so ``import rclicks`` stays torch-free.
-Import ``rclicks.nets.segnext`` explicitly to get :class:`ClickabilityNet`.
-"""
+"""Neural networks of rclicks under their contract names (PyTorch needed only when a submodule
+is imported): ``rclicks.nets.segnext.ClickabilityNet``. This package imports nothing, so
+``import rclicks`` stays torch-free."""

@@ -9,12 +9,11 @@ The Python API behind ``rclicks report`` and ``rclicks show-clicks``::
 """
 
 from rclicks.reports.runs import (
-    ReportError,
     RunData,
     check_comparable,
     compare_results,
-    load_run,
     load_runs,
+    report_run,
 )
 from rclicks.reports.tables import (
     ReportTable,
@@ -27,13 +26,12 @@ from rclicks.reports.tables import (
 )
 
 __all__ = [
-    "ReportError",
     "ReportTable",
     "RunData",
     "build_tables",
     "check_comparable",
     "compare_results",
-    "load_run",
+    "report_run",
     "load_runs",
     "to_csv",
     "to_json",

@@ -1,8 +1,8 @@
 """Run folders as a report reads them: files checked, every number recomputed from the rows.
 
-A report never trusts ``summary.json``: :func:`load_run` recomputes every entry from
-``per_click.parquet`` with :func:`rclicks.metrics.summarize` and lists each disagreement with
-the stored file as a warning. :func:`check_comparable` decides whether runs may share a table.
+A report never trusts ``summary.json``: :func:`report_run` recomputes every entry from
+``per_click.parquet`` with :func:`rclicks.summarize` and lists each disagreement with the
+stored file as a warning. :func:`check_comparable` decides whether runs may share a table.
 """
 
 from __future__ import annotations
@@ -15,29 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from rclicks.metrics import summarize
+from rclicks.errors import ReportError, RunError
+from rclicks.runs.run import read_json_file, read_rows_file
+from rclicks.runs.schema import table_columns
+from rclicks.runs.summary import summarize
 
-#: per_click.parquet columns a report needs
-COLUMNS = (
-    "dataset",
-    "sample_id",
-    "instance_id",
-    "simulator",
-    "group",
-    "repeat",
-    "click",
-    "x",
-    "y",
-    "positive",
-    "iou",
-    "seconds",
-)
 #: protocol settings that must be equal for runs to share a table (see docs/reports.md)
 PROTOCOL_KEYS = ("max_clicks", "groups", "repeats")
-
-
-class ReportError(RuntimeError):
-    """A run folder cannot be read (the message names the file), or runs cannot be compared."""
 
 
 @dataclass
@@ -89,54 +73,22 @@ class RunData:
         }
 
 
-def _read_json(path: Path, required: bool = True) -> dict[str, Any] | None:
-    if not path.is_file():
-        if required:
-            raise ReportError(f"{path}: missing (is {path.parent} a run folder?)")
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ReportError(f"{path}: unreadable ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise ReportError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise ReportError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    return data
-
-
-def _read_rows(path: Path) -> dict[str, np.ndarray]:
-    if not path.is_file():
-        raise ReportError(f"{path}: missing (is {path.parent} a finished run folder?)")
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from rclicks.run import table_columns
-
-    try:
-        table = pq.read_table(path)
-    except (OSError, pa.ArrowException) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ReportError(f"{path}: unreadable parquet file ({first})") from None
-    missing = [c for c in COLUMNS if c not in table.column_names]
-    if missing:
-        raise ReportError(f"{path}: missing column(s) {', '.join(missing)}")
-    return table_columns(table.select(list(COLUMNS)))
-
-
-def load_run(path: str | Path) -> RunData:
+def report_run(path: str | Path) -> RunData:
     """Read a run folder (``run.json``, ``per_click.parquet``, ``summary.json``) and recompute
     its results. Raises :class:`ReportError` naming the file that is missing or corrupt."""
     folder = Path(path)
     if not folder.is_dir():
         raise ReportError(f"{folder}: no such run folder")
-    run = _read_json(folder / "run.json")
+    try:
+        run = read_json_file(folder / "run.json")
+        summary = read_json_file(folder / "summary.json", required=False)
+        rows = table_columns(read_rows_file(folder / "per_click.parquet"))
+    except RunError as exc:
+        raise ReportError(str(exc)) from None
     assert run is not None
     proto = run.get("protocol")
     if not isinstance(proto, dict) or not isinstance(proto.get("max_clicks"), int):
         raise ReportError(f"{folder / 'run.json'}: no protocol.max_clicks (not a run.json?)")
-    summary = _read_json(folder / "summary.json", required=False)
-    rows = _read_rows(folder / "per_click.parquet")
     warnings: list[str] = []
     if run.get("status") not in (None, "complete", "complete_with_errors"):
         warnings.append(
@@ -145,10 +97,11 @@ def load_run(path: str | Path) -> RunData:
         )
     if summary is None:
         warnings.append(f"{folder / 'summary.json'}: missing; nothing to cross-check")
-    replay = summary.get("replay") if summary else None
+    # runs written before run.json marked replay simulators: summary.json names them
+    replay = summary.get("replay") if summary and summary_names_replay(run) else None
     try:
-        results = summarize(rows, int(proto["max_clicks"]), replay=replay)
-    except (ValueError, KeyError) as exc:
+        results = summarize(rows, run, replay=replay)["results"]
+    except RunError as exc:
         raise ReportError(f"{folder / 'per_click.parquet'}: {exc}") from None
     if not results:
         raise ReportError(f"{folder / 'per_click.parquet'}: no clicks")
@@ -165,6 +118,11 @@ def load_run(path: str | Path) -> RunData:
                 "the report shows the values recomputed from per_click.parquet"
             )
     return data
+
+
+def summary_names_replay(run: dict[str, Any]) -> bool:
+    """Must the replay simulators come from summary.json (run.json does not mark them)?"""
+    return not any(isinstance(s, dict) and "replay" in s for s in run.get("simulators") or [])
 
 
 def _close(a: Any, b: Any) -> bool:
@@ -210,9 +168,9 @@ def compare_results(stored: list[dict[str, Any]], fresh: list[dict[str, Any]]) -
 
 
 def load_runs(paths: list[str | Path]) -> list[RunData]:
-    """:func:`load_run` for each folder, with labels that tell the rows apart (the model name,
+    """:func:`report_run` for each folder, with labels that tell the rows apart (the model name,
     plus ``(folder)`` when two runs share a model)."""
-    runs = [load_run(p) for p in paths]
+    runs = [report_run(p) for p in paths]
     names = [r.model for r in runs]
     for r in runs:
         r.label = r.model if names.count(r.model) == 1 else f"{r.model} ({r.path.name})"

@@ -2,11 +2,13 @@
 
 The run folder keeps the clicks, not the maps they were drawn from. :func:`replay_trajectory`
 rebuilds the model, simulator and dataset from ``run.json`` through the registry, re-runs the
-model on the recorded clicks (models are deterministic) and, before every click, recomputes
-what the engine saw: the previous prediction, the error region on the chosen side, the
-simulator's density there and the clicking group's mass slice. Each step checks itself: the
-side must be the one recorded, the click must lie in the group slice (or be the baseline
-fallback), and the replayed IoU must equal the recorded one.
+model on the recorded clicks (models are deterministic) and, before every click, re-derives it
+with the engine's own parts: the error regions of the previous prediction, the side and region
+(:func:`rclicks.clicks.click_side`), the simulator's density there
+(:func:`rclicks.engine.densities.region_values`) and the click itself
+(:func:`rclicks.clicks.click_step`) with the trajectory's own random generator. Each step checks
+itself: the side and the click must be the ones recorded (so a click sampled from a clicking
+group is reproduced exactly), and the replayed IoU must equal the recorded one.
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ from typing import Any
 
 import numpy as np
 
-from rclicks.reports.runs import ReportError, RunData
+from rclicks.clicks import click_side, click_step, distances_of, trajectory_rng
+from rclicks.datasets import find_sample
+from rclicks.engine.densities import region_values
+from rclicks.engine.trajectories import Target, as_prob, predict_all
+from rclicks.errors import ReportError
+from rclicks.plugins.names import build
+from rclicks.plugins.presets import load_registry
+from rclicks.protocols import is_baseline, is_replay, threshold_of
+from rclicks.reports.runs import RunData
 from rclicks.types import Click
 
 
@@ -88,11 +98,6 @@ def replay_trajectory(
 ) -> Replay:
     """Re-derive one stored trajectory (defaults: the run's only dataset, the sample's first
     instance, the first clicking simulator, group 1 — or the baseline when there is none)."""
-    from rclicks.clicks import choose_side, error_masks, group_support
-    from rclicks.metrics import iou as iou_of
-    from rclicks.presets import load_registry
-    from rclicks.registry import build
-
     ds_info = _pick_run_component(run.run.get("datasets") or [], dataset, "dataset", "dataset")
     label = str(ds_info.get("dataset", ds_info.get("name")))
     rows = run.rows
@@ -131,26 +136,30 @@ def replay_trajectory(
 
     registry = load_registry(registry_path)
     m = run.run["model"]
+    _rebuildable(m, "model")
     model = build("models", m["name"], m.get("options") or {}, registry, device=device)
     sim = None
     if simulator != "baseline":
         s_info = _pick_run_component(
             run.run.get("simulators") or [], simulator, "simulator", "name"
         )
+        _rebuildable(s_info, "simulator")
         sim = build("simulators", s_info["name"], s_info.get("options") or {}, registry, None)
+    _rebuildable(ds_info, "dataset")
     ds = build("datasets", ds_info["name"], ds_info.get("options") or {}, registry)
-    from rclicks.datasets import find_sample
-
-    try:
-        sample = find_sample(ds, sample_id)
-    except LookupError as exc:
-        raise ReportError(str(exc)) from None
+    sample = find_sample(ds, sample_id)
     if instance_id not in sample.instances:
         raise ReportError(f"dataset sample {sample_id!r} has no instance {instance_id!r}")
     gt = np.asarray(sample.instances[instance_id], dtype=bool)
-    ignore = sample.ignore
     n_groups = int(run.protocol.get("groups", 1))
-    threshold = float(getattr(model, "threshold", 0.5))
+    seed = int(run.protocol.get("seed", 0))
+    h, w = gt.shape
+    target = Target(gt, sample.ignore)
+    errors = target.start()
+    rng = trajectory_rng(seed, label, sample_id, instance_id, simulator, group, repeat)
+    sampling = sim is not None and not is_baseline(sim) and not is_replay(sim)
+    deterministic = bool(getattr(sim, "deterministic", False)) if sim is not None else True
+    threshold = threshold_of(model)
     embedding = model.encode(sample.image)
     state = None
     pred = np.zeros(gt.shape, dtype=bool)
@@ -158,48 +167,41 @@ def replay_trajectory(
     steps: list[Step] = []
     for k, (click, rec_iou) in enumerate(recorded, start=1):
         problems: list[str] = []
-        fn, fp = error_masks(gt, pred, ignore)
-        positive, dfn, dfp = choose_side(fn, fp, clicks)
-        if positive != click.positive:
-            problems.append(
-                f"the side rule gives {'positive' if positive else 'negative'}, the run "
-                f"recorded {'positive' if click.positive else 'negative'}"
-            )
-        chosen = dfn if click.positive else dfp
-        region = chosen.mask()
+        fn_map, fp_map = distances_of(errors, (h, w))
+        clicked = np.array([c.y * w + c.x for c in clicks], dtype=np.int64)
+        side = click_side(fn_map, fp_map, clicked)
         density = support = None
         fallback = False
-        h, w = gt.shape
-        if sim is not None and not getattr(sim, "is_baseline", False):
-            density = np.asarray(sim.density(sample.image, gt, region), dtype=np.float32)
-            weights = np.where(region, density, 0.0).astype(np.float32)
-            for c in clicks:
-                weights[c.y, c.x] = 0.0
-            deterministic = bool(getattr(sim, "deterministic", False))
-            if deterministic or group == 0:
-                support = np.zeros_like(region)
-                if weights.max() > 0:
-                    flat = int(np.argmax(weights))
-                    support.flat[flat] = True
-            else:
-                support = group_support(weights, group, n_groups)
-            if not support.any():
-                fallback = True
-        if sim is None or fallback or getattr(sim, "is_baseline", False):
-            y, x = chosen.first_argmax()
-            if (x, y) != (click.x, click.y):
+        if sim is not None and is_replay(sim):
+            region = (fn_map if click.positive else fp_map).mask()
+        else:
+            values = region_values(sim, sample.image, gt, side.region) if sampling else None
+            choice = click_step(side, values, clicked, rng, group, n_groups, deterministic)
+            region = side.region.mask()
+            if side.positive != click.positive:
                 problems.append(
-                    f"the baseline point is ({x}, {y}), recorded ({click.x}, {click.y})"
+                    f"the side rule gives {'positive' if side.positive else 'negative'}, the "
+                    f"run recorded {'positive' if click.positive else 'negative'}"
                 )
-        elif not support[click.y, click.x]:
-            problems.append(f"the recorded click ({click.x}, {click.y}) is outside group {group}")
+            derived = choice.click
+            if (derived.x, derived.y) != (click.x, click.y):
+                problems.append(
+                    f"the engine's click step gives ({derived.x}, {derived.y}), the run "
+                    f"recorded ({click.x}, {click.y})"
+                )
+            if values is not None:
+                fallback = choice.fallback
+                flat = np.zeros(h * w, dtype=np.float32)
+                flat[side.region.idx] = values
+                density = flat.reshape(h, w)
+                support = np.zeros(h * w, dtype=bool)
+                support[choice.support()] = True
+                support = support.reshape(h, w)
         clicks.append(click)
-        prob, state = model.predict(embedding, list(clicks), state)
-        prob = np.asarray(prob)
-        if prob.ndim == 3:
-            prob = prob[0]
-        new = prob > threshold
-        value = iou_of(gt, new, ignore)
+        probs, states = predict_all(model, embedding, [list(clicks)], [state])
+        state = states[0]
+        new = as_prob(probs[0], (h, w), model) > threshold
+        value, errors = target.evaluate(new.copy())
         if not (
             math.isclose(value, float(rec_iou), abs_tol=1e-9)
             or (math.isnan(value) and math.isnan(float(rec_iou)))
@@ -227,6 +229,15 @@ def replay_trajectory(
     return Replay(
         label, sample_id, instance_id, simulator, group, repeat, n_groups, sample.image, gt, steps
     )
+
+
+def _rebuildable(info: dict[str, Any], what: str) -> None:
+    if info.get("source") == "object":
+        raise ReportError(
+            f"the run's {what} {info.get('name')!r} was a Python object ({info.get('class')}); "
+            "show-clicks rebuilds components from their names, so it can only replay runs "
+            f"whose {what} was given by name"
+        )
 
 
 def _natural(s: str) -> tuple:

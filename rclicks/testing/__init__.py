@@ -104,8 +104,8 @@ def check_model(model: Any, dataset: Any = None, max_clicks: int = 3) -> None:
     that ``predict_batch`` (when present) agrees with ``predict``; and a short protocol run
     (baseline + 2 clicking groups) through the engine.
     """
-    from rclicks.engine import Protocol, run_instance
-    from rclicks.protocols import ISModel
+    from rclicks.engine import ProtocolSettings, run_instance
+    from rclicks.protocols import BatchPredictor, ISModel
     from rclicks.simulators import DistanceSimulator
 
     assert isinstance(model, ISModel), (
@@ -128,7 +128,7 @@ def check_model(model: Any, dataset: Any = None, max_clicks: int = 3) -> None:
         )
         p2, _ = model.predict(emb, clicks, s1)
         assert np.asarray(p2).shape == (h, w)
-        if hasattr(model, "predict_batch"):
+        if isinstance(model, BatchPredictor):
             probs, states = model.predict_batch(emb, [clicks[:1], clicks[:1]], [None, None])
             assert len(probs) == 2 and len(states) == 2, "predict_batch must return one per input"
             for p in probs:
@@ -142,7 +142,7 @@ def check_model(model: Any, dataset: Any = None, max_clicks: int = 3) -> None:
             gt,
             sample.ignore,
             {"distance": DistanceSimulator()},
-            Protocol(groups=2, max_clicks=max_clicks),
+            ProtocolSettings(groups=2, max_clicks=max_clicks),
             ("check", sample.sample_id, "0"),
         )
         assert len(rows["iou"]) == 3 * max_clicks
@@ -153,7 +153,7 @@ def check_simulator(simulator: Any, dataset: Any = None) -> None:
     """Assert that ``simulator`` follows :class:`rclicks.ClickSimulator`: a finite,
     non-negative H×W density, a boolean ``deterministic``, and ``region_density`` and
     ``density_batch`` (when present) agreeing with ``density``."""
-    from rclicks.protocols import ClickSimulator
+    from rclicks.protocols import BatchDensity, ClickSimulator, RegionDensity
 
     assert isinstance(simulator, ClickSimulator), (
         f"{type(simulator).__name__} lacks density/deterministic of rclicks.ClickSimulator"
@@ -166,7 +166,7 @@ def check_simulator(simulator: Any, dataset: Any = None) -> None:
         assert d.shape == gt.shape, f"density shape {d.shape}, expected {gt.shape}"
         assert np.all(np.isfinite(d)) and (d >= 0).all(), "density must be finite and >= 0"
         assert d[gt].sum() > 0, "density is zero on the whole error region"
-        if hasattr(simulator, "region_density"):
+        if isinstance(simulator, RegionDensity):
             from rclicks.clicks import padded_distance
 
             region = padded_distance(gt)
@@ -175,7 +175,7 @@ def check_simulator(simulator: Any, dataset: Any = None) -> None:
             assert np.allclose(fast, d.ravel()[region.idx], atol=1e-5), (
                 "region_density disagrees with density"
             )
-        if hasattr(simulator, "density_batch"):
+        if isinstance(simulator, BatchDensity):
             ds = simulator.density_batch([sample.image] * 2, [gt] * 2, [gt, gt])
             for x in ds:
                 assert np.allclose(np.asarray(x), d, atol=1e-5), (

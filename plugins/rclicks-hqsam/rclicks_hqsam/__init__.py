@@ -10,7 +10,6 @@ Importing this module is cheap: torch and segment_anything_hq are imported by th
 from __future__ import annotations
 
 import rclicks
-from rclicks_sam import _flag
 from rclicks_sam.errors import (
     CheckpointLoadError,
     CheckpointNotFoundError,
@@ -22,6 +21,7 @@ from rclicks_sam.errors import (
     WrongVariantError,
     require_modules,
 )
+from rclicks_sam.options import flag
 
 __all__ = [
     "CheckpointLoadError",
@@ -99,8 +99,8 @@ def make_hq_sam(
         threshold = float(threshold)
     except (TypeError, ValueError):
         raise SamOptionError(f"threshold must be a number, got {threshold!r}") from None
-    random_weights = _flag(random_weights, "random_weights")
-    hq_token_only = _flag(hq_token_only, "hq_token_only")
+    random_weights = flag(random_weights, "random_weights")
+    hq_token_only = flag(hq_token_only, "hq_token_only")
     require_dependencies()
 
     from rclicks_sam.model import resolve_device

@@ -10,7 +10,6 @@ Importing this module is cheap: torch and mobile_sam are imported by the factory
 from __future__ import annotations
 
 import rclicks
-from rclicks_sam import _flag
 from rclicks_sam.errors import (
     CheckpointLoadError,
     CheckpointNotFoundError,
@@ -22,6 +21,7 @@ from rclicks_sam.errors import (
     WrongVariantError,
     require_modules,
 )
+from rclicks_sam.options import flag
 
 __all__ = [
     "CheckpointLoadError",
@@ -92,7 +92,7 @@ def make_mobile_sam(
         threshold = float(threshold)
     except (TypeError, ValueError):
         raise SamOptionError(f"threshold must be a number, got {threshold!r}") from None
-    random_weights = _flag(random_weights, "random_weights")
+    random_weights = flag(random_weights, "random_weights")
     require_dependencies()
 
     from rclicks_sam.model import SamModel, resolve_device

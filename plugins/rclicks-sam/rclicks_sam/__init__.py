@@ -9,8 +9,6 @@ Importing this module is cheap: torch and segment_anything are imported by the f
 
 from __future__ import annotations
 
-from typing import Any
-
 import rclicks
 
 from rclicks_sam.errors import (
@@ -24,6 +22,7 @@ from rclicks_sam.errors import (
     WrongVariantError,
     require_modules,
 )
+from rclicks_sam.options import flag
 
 __all__ = [
     "CheckpointLoadError",
@@ -56,17 +55,6 @@ def require_dependencies() -> None:
         "the SAM plugin (rclicks-sam)",
         "torch, torchvision and segment-anything==1.0",
     )
-
-
-def _flag(value: Any, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise SamOptionError(f"{name} must be true or false, got {value!r}")
 
 
 def make_sam(
@@ -109,7 +97,7 @@ def make_sam(
         threshold = float(threshold)
     except (TypeError, ValueError):
         raise SamOptionError(f"threshold must be a number, got {threshold!r}") from None
-    random_weights = _flag(random_weights, "random_weights")
+    random_weights = flag(random_weights, "random_weights")
     require_dependencies()
 
     from rclicks_sam import model as m

@@ -13,6 +13,8 @@ from functools import partial
 from typing import Any
 
 import numpy as np
+import rclicks
+import rclicks.errors
 import torch
 from rclicks import Click
 from segment_anything import SamPredictor
@@ -105,23 +107,11 @@ def build_random_sam(
 
 
 def resolve_device(device: str | None) -> torch.device:
-    name = "auto" if device in (None, "") else str(device).strip().lower()
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name != "cpu" and name != "cuda" and not name.startswith("cuda:"):
-        raise DeviceError(f"device must be cpu, cuda, cuda:N or auto, got {device!r}")
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise DeviceError(
-                f"device={device} asked for, but torch {torch.__version__} sees no CUDA device "
-                "(torch.cuda.is_available() is False): use --device cpu"
-            )
-        index = name.partition(":")[2]
-        if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
-            raise DeviceError(
-                f"device={device}: there are {torch.cuda.device_count()} CUDA devices"
-            )
-    return torch.device(name)
+    """``rclicks.resolve_device`` (auto, cpu, cuda, cuda:N) as a ``torch.device``."""
+    try:
+        return torch.device(rclicks.resolve_device(device))
+    except rclicks.errors.DeviceError as exc:
+        raise DeviceError(str(exc)) from None
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:

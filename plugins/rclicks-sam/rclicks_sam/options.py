@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from rclicks.errors import OptionError
+from rclicks.options import as_bool
+
 from rclicks_sam.errors import SamOptionError
 
 MULTIMASK = ("reference", "never")
@@ -15,3 +18,11 @@ def choice(value: object, name: str, choices: tuple[str, ...]) -> str:
     if text not in choices:
         raise SamOptionError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
     return text
+
+
+def flag(value: object, name: str) -> bool:
+    """A boolean option that may arrive as text (``true`` / ``false`` ...)."""
+    try:
+        return as_bool(value, name)
+    except OptionError as exc:
+        raise SamOptionError(str(exc)) from None

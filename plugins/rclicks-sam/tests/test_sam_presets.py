@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from rclicks.presets import load_registry
+from rclicks.plugins import load_registry
 
 from rclicks_sam.checkpoints import VARIANTS
 

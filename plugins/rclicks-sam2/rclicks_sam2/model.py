@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+import rclicks
+import rclicks.errors
 from rclicks_sam2.checkpoints import expected_sha256, resolve_checkpoint, verify_checkpoint
 from rclicks_sam2.errors import Sam2Error, missing_package_error
 from rclicks_sam2.variants import DEFAULT_VARIANT, VARIANTS, Variant, get_variant
@@ -101,28 +103,12 @@ def _overrides_list(value: Any) -> list[str]:
     return [p for p in re.split(r"[;\s]+", str(value)) if p]
 
 
-def resolve_device(torch: Any, device: Any) -> str:
-    text = "auto" if device in (None, "") else str(device).strip().lower()
-    if text == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if text == "cpu":
-        return "cpu"
-    if re.fullmatch(r"cuda(:\d+)?", text):
-        if not torch.cuda.is_available():
-            raise Sam2Error(
-                f"device {device!r} was asked for, but torch {torch.__version__} sees no CUDA "
-                f"device (use --device cpu, or install a CUDA build of torch)"
-            )
-        index = int(text.split(":")[1]) if ":" in text else 0
-        if index >= torch.cuda.device_count():
-            raise Sam2Error(
-                f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) visible"
-            )
-        return text
-    raise Sam2Error(f"device {device!r} must be one of: cpu, cuda, cuda:N, auto")
-
-
-# -- checkpoint loading ------------------------------------------------------------------------
+def resolve_device(device: Any) -> str:
+    """``rclicks.resolve_device`` (auto, cpu, cuda, cuda:N), its errors as :class:`Sam2Error`."""
+    try:
+        return rclicks.resolve_device(device)
+    except rclicks.errors.DeviceError as exc:
+        raise Sam2Error(str(exc)) from None
 
 
 def _signature_of_config(cfg: Any) -> tuple[int, int, bool]:
@@ -420,7 +406,7 @@ def build_model(
         path = resolve_checkpoint(v, checkpoint)
         check, expected = expected_sha256(v, sha256)
     torch, build_sam2, _ = _import_torch_sam2()
-    dev = resolve_device(torch, device)
+    dev = resolve_device(device)
     if path is not None and check:
         verify_checkpoint(path, v, expected)
     try:

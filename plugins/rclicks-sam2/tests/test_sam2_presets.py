@@ -4,7 +4,7 @@ from pathlib import Path
 
 from rclicks_sam2.variants import VARIANTS
 
-from rclicks.presets import load_registry
+from rclicks.plugins import load_registry
 
 REGISTRY = Path(__file__).resolve().parents[3] / "registry.yaml"
 

@@ -1,0 +1,256 @@
+"""All trajectories of one instance, stepped together.
+
+At each click step every live trajectory (baseline, clicking groups × repeats of every
+simulator, replayed clicks) takes its side and error region (:func:`rclicks.clicks.click_side`),
+the simulators are asked for their densities once per distinct region
+(:func:`rclicks.engine.densities.densities`), every trajectory takes its click
+(:func:`rclicks.clicks.click_step`) and the model decodes them all in one ``predict_batch``
+call. Trajectories in the same state share work: at the first click all of them start from
+the empty prediction, so its error distances and each simulator's density are computed once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rclicks.clicks import DistanceMap, bbox, click_side, click_step, distances_of, trajectory_rng
+from rclicks.engine.densities import densities
+from rclicks.engine.plan import BASELINE, ProtocolSettings, TrajectorySpec, plan
+from rclicks.errors import PluginError
+from rclicks.protocols import (
+    BatchPredictor,
+    ClickSimulator,
+    ISModel,
+    is_baseline,
+    is_replay,
+    threshold_of,
+)
+from rclicks.runs.schema import empty_rows
+from rclicks.types import Click
+
+
+@dataclass
+class _Traj:
+    spec: TrajectorySpec
+    sim: ClickSimulator | None
+    rng: np.random.Generator
+    errors: tuple[np.ndarray, np.ndarray]  # flat indices of FN and FP pixels
+    clicks: list[Click] = field(default_factory=list)
+    flat: list[int] = field(default_factory=list)  # the clicks as flat indices y * W + x
+    state: Any = None
+    script: list[Click] | None = None  # recorded clicks of a replay trajectory
+    samples: bool = field(init=False)  # does it ask its simulator for densities?
+    deterministic: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.samples = self.sim is not None and not is_baseline(self.sim)
+        self.deterministic = bool(getattr(self.sim, "deterministic", False))
+
+    def active(self, k: int) -> bool:
+        return self.script is None or k <= len(self.script)
+
+
+def _replay_trajectories(
+    simulators: Mapping[str, ClickSimulator],
+    key: tuple[str, str, str],
+    shape: tuple[int, int],
+    instance_ids: Sequence[str],
+    start: tuple[np.ndarray, np.ndarray],
+) -> list[_Traj]:
+    out = []
+    h, w = shape
+    for name, sim in simulators.items():
+        if not is_replay(sim):
+            continue
+        recorded = list(sim.user_clicks(*key, shape, list(instance_ids)))  # type: ignore[attr-defined]
+        for i, c in enumerate(recorded, start=1):
+            if not isinstance(c, Click) or not (0 <= c.x < w and 0 <= c.y < h):
+                raise PluginError(
+                    f"simulator {type(sim).__name__}.user_clicks returned {c!r}, expected a "
+                    f"Click inside the {h}×{w} image"
+                )
+            rng = np.random.Generator(np.random.PCG64(0))  # never used: nothing is sampled
+            out.append(_Traj(TrajectorySpec(name, 0, i), sim, rng, start, script=[c]))
+    return out
+
+
+def as_prob(prob: Any, shape: tuple[int, int], model: ISModel) -> np.ndarray:
+    """A model's probability map as H×W (1×H×W accepted); :class:`PluginError` otherwise."""
+    arr = np.asarray(prob)
+    if arr.ndim == 3 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.shape != shape:
+        raise PluginError(
+            f"model {type(model).__name__} returned a probability map of shape {arr.shape}, "
+            f"expected {shape} (H×W of the image)"
+        )
+    return arr
+
+
+def predict_all(
+    model: ISModel, embedding: Any, clicks: Sequence[Sequence[Click]], states: Sequence[Any]
+) -> tuple[list, list]:
+    """Decode several trajectories: ``predict_batch`` when the model has it, else ``predict``
+    one trajectory at a time."""
+    if isinstance(model, BatchPredictor):
+        probs, new_states = model.predict_batch(embedding, clicks, states)
+        probs, new_states = list(probs), list(new_states)
+        if len(probs) != len(clicks) or len(new_states) != len(clicks):
+            raise PluginError(
+                f"model {type(model).__name__}.predict_batch returned {len(probs)} maps and "
+                f"{len(new_states)} states for {len(clicks)} trajectories"
+            )
+        return probs, new_states
+    probs, new_states = [], []
+    for c, s in zip(clicks, states):
+        p, ns = model.predict(embedding, list(c), s)
+        probs.append(p)
+        new_states.append(ns)
+    return probs, new_states
+
+
+class Target:
+    """One instance's ground truth, prepared once for the IoU and error regions of every
+    click (``ignore`` pixels count for neither)."""
+
+    def __init__(self, gt: np.ndarray, ignore: np.ndarray | None) -> None:
+        gt = np.asarray(gt, dtype=bool)
+        self.shape = (int(gt.shape[0]), int(gt.shape[1]))
+        self.gt = gt
+        self.valid = None if ignore is None else ~np.asarray(ignore, dtype=bool)
+        counted = gt if self.valid is None else gt & self.valid
+        self.count = int(np.count_nonzero(counted))
+        box = bbox(counted) or (0, 0, 0, 0)
+        self.box = box
+        y0, y1, x0, x1 = box
+        self.crop = counted[y0:y1, x0:x1]
+        self.outside_crop = ~self.crop
+        self.gt_idx = np.flatnonzero(counted)
+
+    def start(self) -> tuple[np.ndarray, np.ndarray]:
+        """The error regions of the empty prediction: FN = the object, no FP."""
+        return self.gt_idx, np.zeros(0, dtype=np.int64)
+
+    def evaluate(self, pred: np.ndarray) -> tuple[float, tuple[np.ndarray, np.ndarray]]:
+        """IoU of ``pred`` (bool H×W) and the flat indices of its FN and FP pixels.
+        ``pred`` is consumed (overwritten)."""
+        if self.valid is not None:
+            pred = pred & self.valid
+        y0, y1, x0, x1 = self.box
+        p = pred[y0:y1, x0:x1]
+        missed = np.greater(self.crop, p)  # gt and not pred
+        inter = self.count - int(np.count_nonzero(missed))
+        pred_count = int(np.count_nonzero(pred))
+        union = self.count + pred_count - inter
+        iou = inter / union if union else float("nan")
+        fn_local = np.flatnonzero(missed)
+        if fn_local.size:
+            ly, lx = np.divmod(fn_local, x1 - x0)
+            fn = (ly + y0) * self.shape[1] + (lx + x0)
+        else:
+            fn = fn_local.astype(np.int64)
+        if pred_count == inter:
+            fp = np.zeros(0, dtype=np.int64)
+        else:
+            p &= self.outside_crop  # what is left of pred is outside the object
+            fp = np.flatnonzero(pred)
+        return iou, (fn.astype(np.int64, copy=False), fp.astype(np.int64, copy=False))
+
+
+def run_instance(
+    model: ISModel,
+    embedding: Any,
+    image: np.ndarray,
+    gt: np.ndarray,
+    ignore: np.ndarray | None,
+    simulators: Mapping[str, ClickSimulator],
+    settings: ProtocolSettings,
+    key: tuple[str, str, str],
+    instance_ids: Sequence[str] | None = None,
+) -> dict[str, list]:
+    """Every trajectory of one instance; returns its per-click rows as columns
+    (:data:`rclicks.runs.ROW_SCHEMA`). ``key`` = (dataset label, sample id, instance id);
+    ``instance_ids``: every instance of the sample (for replay simulators; default: this one).
+    """
+    dataset, sample_id, instance_id = key
+    target = Target(gt, ignore)
+    h, w = target.shape
+    threshold = threshold_of(model)
+    start = target.start()
+    trajs: list[_Traj] = []
+    for spec in plan(simulators, settings):
+        sim = None if spec.simulator == BASELINE else simulators[spec.simulator]
+        rng = trajectory_rng(
+            settings.seed, dataset, sample_id, instance_id, spec.simulator, spec.group, spec.repeat
+        )
+        trajs.append(_Traj(spec, sim, rng, start))
+    ids = [instance_id] if instance_ids is None else list(instance_ids)
+    trajs += _replay_trajectories(simulators, key, (h, w), ids, start)
+    rows = empty_rows()
+    for k in range(1, settings.max_clicks + 1):
+        live = [t for t in trajs if t.active(k)]
+        if not live:
+            break
+        # 1. every trajectory's side and error region (distances shared by equal states)
+        distances: dict[int, list[DistanceMap]] = {}
+        sides = []
+        for t in live:
+            if t.script is not None:  # a recorded click: nothing to simulate
+                c = t.script[k - 1]
+                t.clicks.append(c)
+                t.flat.append(c.y * w + c.x)
+                continue
+            shared = distances.get(id(t.errors))
+            if shared is None:
+                shared = distances[id(t.errors)] = distances_of(t.errors, (h, w))
+            clicked = np.array(t.flat, dtype=np.int64)
+            sides.append((t, clicked, click_side(shared[0], shared[1], clicked)))
+        # 2. densities, once per distinct (simulator, region), batched per simulator
+        needed: dict[tuple[int, int], tuple[ClickSimulator, DistanceMap]] = {}
+        for t, _, side in sides:
+            if t.samples:
+                needed.setdefault((id(t.sim), id(side.region)), (t.sim, side.region))
+        values = densities(image, target.gt, list(needed.values()))
+        # 3. the clicks
+        for t, clicked, side in sides:
+            choice = click_step(
+                side,
+                values.get((id(t.sim), id(side.region))) if t.samples else None,
+                clicked,
+                t.rng,
+                t.spec.group,
+                settings.groups,
+                t.deterministic,
+            )
+            c = choice.click
+            t.clicks.append(c)
+            t.flat.append(c.y * w + c.x)
+        # 4. the model, all trajectories at once
+        t0 = time.perf_counter()
+        probs, states = predict_all(
+            model, embedding, [list(t.clicks) for t in live], [t.state for t in live]
+        )
+        per_click = (time.perf_counter() - t0) / len(live)
+        for t, prob, state in zip(live, probs, states):
+            prob = as_prob(prob, (h, w), model)
+            t.state = state
+            iou, t.errors = target.evaluate(prob > threshold)
+            c = t.clicks[-1]
+            rows["dataset"].append(dataset)
+            rows["sample_id"].append(sample_id)
+            rows["instance_id"].append(instance_id)
+            rows["simulator"].append(t.spec.simulator)
+            rows["group"].append(t.spec.group)
+            rows["repeat"].append(t.spec.repeat)
+            rows["click"].append(k)
+            rows["x"].append(c.x)
+            rows["y"].append(c.y)
+            rows["positive"].append(c.positive)
+            rows["iou"].append(iou)
+            rows["seconds"].append(per_click)
+    return rows

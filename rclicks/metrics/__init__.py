@@ -1,0 +1,40 @@
+"""Metrics (CONTRACT §7) as pure functions over arrays and per-click rows; nothing here needs
+the engine or torch.
+
+- :mod:`~rclicks.metrics.segmentation`: IoU, NoC, NoF, IoU-AuC of one trajectory;
+- :mod:`~rclicks.metrics.density`: PDE, NSS, 2-D KS, WD, PL1 of a density against real clicks;
+- :mod:`~rclicks.metrics.aggregate`: rows -> one entry per (dataset, simulator), the
+  ``results`` of ``summary.json`` (:func:`rclicks.summarize` builds the whole file).
+"""
+
+from rclicks.metrics.aggregate import metric_entries, replay_simulators, trajectories
+from rclicks.metrics.density import (
+    ks2d_pvalue,
+    ks2d_pvalues,
+    ks2d_statistic,
+    nss,
+    pde,
+    pl1,
+    wasserstein_equal,
+    wd,
+)
+from rclicks.metrics.segmentation import THRESHOLDS, iou, iou_auc, noc, nof
+
+__all__ = [
+    "THRESHOLDS",
+    "iou",
+    "iou_auc",
+    "ks2d_pvalue",
+    "ks2d_pvalues",
+    "ks2d_statistic",
+    "metric_entries",
+    "noc",
+    "nof",
+    "nss",
+    "pde",
+    "pl1",
+    "replay_simulators",
+    "trajectories",
+    "wasserstein_equal",
+    "wd",
+]

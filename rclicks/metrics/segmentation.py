@@ -1,0 +1,43 @@
+"""Segmentation quality of one trajectory: IoU, NoC, NoF, IoU-AuC (CONTRACT §7)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+THRESHOLDS = (0.85, 0.90, 0.95)
+
+
+def iou(gt_mask: np.ndarray, pred_mask: np.ndarray, ignore: np.ndarray | None = None) -> float:
+    """Intersection over union outside ``ignore`` (integer pixel counts; NaN if both empty)."""
+    gt = np.asarray(gt_mask, dtype=bool)
+    pred = np.asarray(pred_mask, dtype=bool)
+    if ignore is not None:
+        keep = ~np.asarray(ignore, dtype=bool)
+        gt, pred = gt & keep, pred & keep
+    inter = int(np.count_nonzero(gt & pred))
+    union = int(np.count_nonzero(gt | pred))
+    return inter / union if union else float("nan")
+
+
+def noc(ious: Sequence[float], threshold: float, max_clicks: int = 20) -> int:
+    """1-based index of the first click with IoU >= threshold, else ``max_clicks``."""
+    arr = np.asarray(ious, dtype=np.float64)[:max_clicks]
+    hit = np.flatnonzero(arr >= threshold)
+    return int(hit[0]) + 1 if hit.size else int(max_clicks)
+
+
+def nof(nocs: Sequence[int], max_clicks: int = 20) -> int:
+    """Number of instances whose NoC equals ``max_clicks`` (the RITM convention)."""
+    return int(np.count_nonzero(np.asarray(nocs) == max_clicks))
+
+
+def iou_auc(ious: Sequence[float], max_clicks: int | None = None) -> float:
+    """Trapezoid area under the IoU curve (unit spacing) divided by ``max_clicks - 1``."""
+    arr = np.asarray(ious, dtype=np.float64)
+    if max_clicks is not None:
+        arr = arr[:max_clicks]
+    if arr.size == 1:
+        return float(arr[0])
+    return float(((arr[1:] + arr[:-1]) / 2).sum() / (arr.size - 1))
