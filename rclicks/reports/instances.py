@@ -2,7 +2,7 @@
 
 These follow the formulas of docs/metrics.md exactly (per (instance, group) the mean over
 repeats first, population std), so their means over instances equal the aggregates that
-:func:`rclicks.metrics.summarize` computes — the tests check that.
+:func:`rclicks.summarize` computes — the tests check that.
 """
 
 from __future__ import annotations
