@@ -40,6 +40,22 @@ _LAZY = {
     "summarize": "rclicks.runs",
 }
 
+# public subpackages, importable as attributes of ``rclicks`` on first use
+_SUBMODULES = (
+    "api",
+    "clicks",
+    "datasets",
+    "leaderboard",
+    "metrics",
+    "options",
+    "plugins",
+    "realclicks",
+    "reports",
+    "runs",
+    "simulators",
+    "testing",
+)
+
 __all__ = [
     "Click",
     "ClickSimulator",
@@ -63,15 +79,17 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name in _SUBMODULES:
+        return importlib.import_module(f"rclicks.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'rclicks' has no attribute {name!r}")
-    import importlib
-
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBMODULES))

@@ -303,3 +303,15 @@ def test_a_model_defined_in_the_script_needs_the_main_guard_and_says_so(tmp_path
     assert guarded.returncode == 0, guarded.stderr
     workers, cls, clicks = guarded.stdout.split()
     assert workers == "2" and cls == "__main__.MyModel" and int(clicks) > 0
+
+
+def test_a_dataset_object_travels_to_the_workers(tmp_path):
+    ds = rclicks.datasets.FolderDataset(rclicks.datasets.demo_root(), name="demo-object")
+    kw = dict(groups=2, max_clicks=2, limit=3)
+    one = rclicks.evaluate("geodesic", "distance", ds, out=tmp_path / "1", **kw)
+    two = rclicks.evaluate("geodesic", "distance", ds, out=tmp_path / "2", workers=2, **kw)
+    assert two.info["workers"] == 2 and two.info["datasets"][0]["source"] == "object"
+    pd.testing.assert_frame_equal(
+        one.per_click.drop(columns="seconds"), two.per_click.drop(columns="seconds")
+    )
+    assert set(two.per_click["dataset"]) == {"demo-object"}
