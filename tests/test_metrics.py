@@ -146,3 +146,31 @@ def test_summary_rejects_incomplete_trajectories():
     rows = _rows({("a", "baseline", 0, 1): [0.1, 0.2, 0.3]})
     with pytest.raises(ValueError):
         metric_entries(rows, max_clicks=4)
+
+
+def test_first_and_later_click_cost_and_time_to_target_by_hand():
+    """SPC@1 / SPC@2+ and Time@90: the seconds of clicks 1..NoC@90 (all when never reached),
+    per instance (mean over groups), then over instances."""
+    cols = {k: [] for k in COLUMNS}
+
+    def traj(sample, sim, group, ious, secs):
+        for k, (v, s) in enumerate(zip(ious, secs), start=1):
+            for key, val in zip(COLUMNS, ["d", sample, "1", sim, group, 1, k, v, s]):
+                cols[key].append(val)
+
+    traj("a", "baseline", 0, [0.5, 0.95, 0.95], [1.0, 2.0, 4.0])  # NoC 2: 1 + 2 s
+    traj("b", "baseline", 0, [0.5, 0.6, 0.7], [8.0, 16.0, 32.0])  # never: 56 s
+    traj("a", "sim", 1, [0.95, 0.95, 0.95], [1.0, 1.0, 1.0])  # NoC 1: 1 s
+    traj("a", "sim", 2, [0.1, 0.2, 0.95], [1.0, 1.0, 1.0])  # NoC 3: 3 s
+    res = {e["simulator"]: e for e in metric_entries(cols, max_clicks=3)}
+    base, sim = res["baseline"], res["sim"]
+    assert base["SPC@1"] == pytest.approx((1 + 8) / 2)
+    assert base["SPC@2+"] == pytest.approx((2 + 4 + 16 + 32) / 4)
+    assert base["Time@90"] == pytest.approx((3 + 56) / 2)
+    assert sim["Time@90"] == pytest.approx((1 + 3) / 2)  # one instance: the mean of its groups
+    assert sim["SPC@1"] == 1.0 and sim["SPC@2+"] == 1.0
+    from rclicks.metrics import time_at
+
+    assert time_at([0.5, 0.95], [1.0, 2.0], 0.9, 2) == 3.0
+    assert time_at([0.5, 0.6], [1.0, 2.0], 0.9, 2) == 3.0
+    assert time_at([0.95, 0.6], [1.0, 2.0], 0.9, 2) == 1.0

@@ -65,7 +65,7 @@ def expected_value(runs_by_model, rec) -> tuple[float | None, float | None]:
     m, table = rec["metric"], rec["table"]
     if table == "rclicks":
         return e[m], e.get(m + "_std") if m.startswith("NoC") else None
-    if table == "classical":
+    if table in ("classical", "efficiency"):
         return e[m], None
     if table == "per_group":
         if m.startswith("baseline"):
@@ -112,7 +112,7 @@ def test_every_json_and_csv_cell_equals_the_recomputation(runs):
     data = json.loads(r.stdout)
     by_model = {"geodesic": a, "geodesic-fine": b}
     names = {t["name"] for t in data["tables"]}
-    assert names == {"rclicks", "classical", "per_group", "difficulty"}
+    assert names == {"rclicks", "classical", "per_group", "difficulty", "efficiency"}
     checked = 0
     for t in data["tables"]:
         for rec in t["values"]:
@@ -166,7 +166,7 @@ def test_markdown_and_console_tables_print_the_recomputed_numbers(runs):
 def test_latex_is_a_well_formed_tabular_fragment(runs, tmp_path):
     a, b = runs
     tex = report([a, b, "--format", "latex"]).stdout
-    assert tex.count(r"\begin{tabular}") == tex.count(r"\end{tabular}") == 4
+    assert tex.count(r"\begin{tabular}") == tex.count(r"\end{tabular}") == 5
     body = "\n".join(x for x in tex.splitlines() if not x.startswith("%"))
     depth = 0
     for ch in re.sub(r"\\[{}]", "", body):

@@ -20,6 +20,10 @@ def _pm(entry: dict[str, Any], key: str) -> str:
     return _f(entry[key])
 
 
+def _ms(seconds: Any) -> str:
+    return "—" if seconds is None else f"{1000 * seconds:.2f}"
+
+
 def _pct(v: Any) -> str:
     return "—" if v is None else f"{100 * v:+.1f}%"
 
@@ -40,7 +44,9 @@ def results_table(summary: dict[str, Any], title: str | None = None) -> Table:
         "ΔSB@90",
         "ΔGR@90",
         "NSR",
-        "ms/click",
+        "ms@1",
+        "ms@2+",
+        "T@90 ms",
     ):
         # no_wrap: a results table is read in logs too, where the width is unknown
         table.add_column(
@@ -63,7 +69,9 @@ def results_table(summary: dict[str, Any], title: str | None = None) -> Table:
             _pct(e.get("dSB@90")) if grouped else "",
             _pct(e.get("dGR@90")) if grouped else "",
             _f(e.get("NSR"), 3) if grouped else "",
-            _f(1000 * e["SPC"], 2),
+            _ms(e.get("SPC@1", e.get("SPC"))),
+            _ms(e.get("SPC@2+")),
+            _ms(e.get("Time@90")),
         )
     return table
 

@@ -18,7 +18,7 @@ from rclicks.metrics.density import (
     wasserstein_equal,
     wd,
 )
-from rclicks.metrics.segmentation import THRESHOLDS, iou, iou_auc, noc, nof
+from rclicks.metrics.segmentation import THRESHOLDS, iou, iou_auc, noc, nof, time_at
 
 __all__ = [
     "THRESHOLDS",
@@ -34,6 +34,7 @@ __all__ = [
     "pde",
     "pl1",
     "replay_simulators",
+    "time_at",
     "trajectories",
     "wasserstein_equal",
     "wd",

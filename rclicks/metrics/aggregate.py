@@ -1,6 +1,7 @@
 """Per-click rows -> one entry of metrics per (dataset, simulator): NoC / NoF / mIoU /
-IoU-AuC / SPC for single trajectories, Sample NoC ± std / ΔSB / ΔGR / NSR for clicking groups,
-IoU@1 / User NSR for replayed real clicks. :func:`rclicks.summarize` wraps these entries into
+IoU-AuC / SPC (all clicks, the first, the later ones) / Time@t for single trajectories, Sample
+NoC ± std / ΔSB / ΔGR / NSR and the same efficiency metrics for clicking groups, IoU@1 / User
+NSR for replayed real clicks. :func:`rclicks.summarize` wraps these entries into
 ``summary.json``."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from rclicks.metrics.segmentation import THRESHOLDS, iou_auc, noc, nof
+from rclicks.metrics.segmentation import THRESHOLDS, iou_auc, noc, nof, time_at
 
 
 def _pct(t: float) -> str:
@@ -122,6 +123,10 @@ def _simulated(
     ious = tr["iou"]
     nocs = {t: np.array([noc(r, t, max_clicks) for r in ious]) for t in thresholds}
     aucs = np.array([iou_auc(r, max_clicks) for r in ious])
+    times = {
+        t: np.array([time_at(r, sec, t, max_clicks) for r, sec in zip(ious, tr["seconds"])])
+        for t in thresholds
+    }
     inst = np.array(
         [f"{s}\x1f{i}" for s, i in zip(tr["sample_id"], tr["instance_id"])], dtype=object
     )
@@ -136,6 +141,7 @@ def _simulated(
             entry.update(_single(sel, inst, nocs, aucs, ious, tr, max_clicks))
         else:
             entry.update(_grouped(sel, base_sel, inst, nocs, aucs, ious, tr, max_clicks))
+        entry.update(_efficiency(sel, inst, times, tr, grouped=entry["kind"] == "groups"))
         results.append(entry)
     return results
 
@@ -145,6 +151,20 @@ def _per_instance(values: np.ndarray, inst: np.ndarray) -> dict[str, float]:
     for k, v in zip(inst, values):
         acc.setdefault(k, []).append(float(v))
     return {k: float(np.mean(v)) for k, v in acc.items()}
+
+
+def _efficiency(sel, inst, times, tr, grouped: bool) -> dict[str, Any]:
+    """SPC@1 (model seconds of the first click), SPC@2+ (of the later ones) and Time@t (model
+    seconds until IoU t, per instance — the mean over its groups and repeats — averaged)."""
+    secs = tr["seconds"][sel]
+    out: dict[str, Any] = {
+        "SPC@1": float(secs[:, 0].mean()),
+        "SPC@2+": float(secs[:, 1:].mean()) if secs.shape[1] > 1 else None,
+    }
+    for t, arr in times.items():
+        per = _per_instance(arr[sel], inst[sel])
+        out[f"Time@{_pct(t)}"] = float(np.mean(list(per.values())))
+    return out
 
 
 def _single(sel, inst, nocs, aucs, ious, tr, max_clicks) -> dict[str, Any]:

@@ -41,3 +41,13 @@ def iou_auc(ious: Sequence[float], max_clicks: int | None = None) -> float:
     if arr.size == 1:
         return float(arr[0])
     return float(((arr[1:] + arr[:-1]) / 2).sum() / (arr.size - 1))
+
+
+def time_at(
+    ious: Sequence[float], seconds: Sequence[float], threshold: float, max_clicks: int = 20
+) -> float:
+    """Model seconds until the IoU first reaches ``threshold``: the sum of the per-click
+    ``seconds`` of clicks 1..NoC@threshold (all ``max_clicks`` clicks when it is never
+    reached) — EMC-Click's Time@90 for ``threshold`` 0.9."""
+    k = noc(ious, threshold, max_clicks)
+    return float(np.asarray(seconds, dtype=np.float64)[:k].sum())

@@ -293,6 +293,49 @@ def difficulty_table(runs: list[RunData]) -> ReportTable | None:
     )
 
 
+EFFICIENCY = ("SPC", "SPC@1", "SPC@2+", "Time@85", "Time@90", "Time@95")
+
+
+def efficiency_table(runs: list[RunData]) -> ReportTable | None:
+    """Model time (the OIS / EMC-Click layout): seconds per click over all clicks, the first
+    click and the later ones, and the seconds until IoU 85 / 90 / 95 %."""
+    rows = []
+    for r in runs:
+        for e in r.results:
+            if e.get("kind") == "users" or "SPC@1" not in e:
+                continue
+            grouped = e.get("kind") == "groups"
+            who = f"{e['simulator']} ×{e['groups']}" if grouped else e["simulator"]
+            cells = [_label(r.label), _label(e["dataset"]), _label(who)]
+            cells += [_num(e.get(m), 4) for m in EFFICIENCY]
+            rows.append(Row(cells, r.label, e["dataset"], e["simulator"]))
+    if not rows:
+        return None
+    cols = [
+        Column("Model", align="left"),
+        Column("Dataset", align="left"),
+        Column("Clicks", align="left"),
+        Column("SPC, s", "SPC"),
+        Column("SPC@1, s", "SPC@1"),
+        Column("SPC@2+, s", "SPC@2+"),
+        Column("Time@85, s", "Time@85"),
+        Column("Time@90, s", "Time@90"),
+        Column("Time@95, s", "Time@95"),
+    ]
+    return ReportTable(
+        "efficiency",
+        "Model time: seconds per click (first, later) and until the target IoU",
+        cols,
+        rows,
+        notes=[
+            "SPC: model seconds per click (the engine's share of a batched decode); SPC@1: the "
+            "first click, SPC@2+: the later ones. Time@t: model seconds until the IoU first "
+            "reaches t (all clicks when it never does), per instance (mean over its groups), "
+            "averaged — EMC-Click's Time@90."
+        ],
+    )
+
+
 def per_group_table(runs: list[RunData], t: str = "90") -> ReportTable | None:
     """NoC@t of every clicking group (G1 = least clickable), next to the baseline's."""
     n = max((e["groups"] for r in runs for e in r.results if e.get("kind") == "groups"), default=0)
@@ -324,6 +367,7 @@ def build_tables(runs: list[RunData], t: str = "90") -> list[ReportTable]:
         classical_table(runs),
         per_group_table(runs, t),
         difficulty_table(runs),
+        efficiency_table(runs),
     ]
     return [x for x in tables if x is not None]
 
