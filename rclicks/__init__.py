@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         score_simulator,
         train_clickability,
     )
+    from rclicks.reports import compare
     from rclicks.runs import Run, load_run, summarize
 
 # name -> module that defines it, imported on first access
@@ -35,6 +36,7 @@ _LAZY = {
     "build": "rclicks.api",
     "list_components": "rclicks.api",
     "ScoreResult": "rclicks.api",
+    "compare": "rclicks.reports",
     "Run": "rclicks.runs",
     "load_run": "rclicks.runs",
     "summarize": "rclicks.runs",
@@ -67,6 +69,7 @@ __all__ = [
     "ScoreResult",
     "__version__",
     "build",
+    "compare",
     "evaluate",
     "hookimpl",
     "list_components",

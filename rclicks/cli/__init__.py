@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from rclicks._version import __version__
-from rclicks.cli import datasets, eval, leaderboard, list, report, score, train
+from rclicks.cli import compare, datasets, eval, leaderboard, list, report, score, train
 from rclicks.cli._ui import fail, out_console
 from rclicks.errors import RclicksError
 
@@ -60,6 +60,7 @@ app.command("score-simulator")(score.score_simulator_cmd)
 app.command("train-clickability")(train.train_clickability_cmd)
 app.command("report")(report.report_cmd)
 app.command("show-clicks")(report.show_clicks_cmd)
+app.command("compare")(compare.compare_cmd)
 app.command("submit")(leaderboard.submit_cmd)
 app.add_typer(leaderboard.leaderboard_app, name="leaderboard")
 

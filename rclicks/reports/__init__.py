@@ -8,10 +8,12 @@ The Python API behind ``rclicks report`` and ``rclicks show-clicks``::
         print(to_markdown(table))
 """
 
+from rclicks.reports.comparison import compare
 from rclicks.reports.runs import (
     RunData,
     check_comparable,
     compare_results,
+    label_runs,
     load_runs,
     report_run,
 )
@@ -30,8 +32,10 @@ __all__ = [
     "RunData",
     "build_tables",
     "check_comparable",
+    "compare",
     "compare_results",
     "report_run",
+    "label_runs",
     "load_runs",
     "to_csv",
     "to_json",

@@ -232,14 +232,7 @@ def render_html(
     )
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     models = ", ".join(r.label for r in runs)
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="icon" href="data:,">
-<title>rclicks report — {_e(models)}</title>
-<style>{_CSS}</style></head>
-<body>
-<h1>rclicks report</h1>
+    body = f"""<h1>rclicks report</h1>
 <p class="meta">{len(runs)} run(s), generated {stamp}. Every number is recomputed from
 <code>per_click.parquet</code>.</p>
 <ul class="meta">{runs_html}</ul>
@@ -255,6 +248,19 @@ NSR@1 = std / mean.</p>
 <div class="scroll">{inst_table}</div>
 <section id="clicks" hidden></section>
 <script type="application/json" id="click-data">{blob}</script>
-<script>{_JS}</script>
+<script>{_JS}</script>"""
+    return page(f"rclicks report — {models}", body)
+
+
+def page(title: str, body: str) -> str:
+    """A complete, self-contained HTML page with the report's style."""
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
+<title>{_e(title)}</title>
+<style>{_CSS}</style></head>
+<body>
+{body}
 </body></html>
 """

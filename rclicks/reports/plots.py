@@ -148,6 +148,28 @@ def difficulty_scatter(runs: list[RunData]) -> Figure | None:
     return fig
 
 
+def forest_plot(df: Any) -> Figure | None:
+    """Paired differences B − A with their 95% CIs, one line per compared row of a
+    :func:`rclicks.compare` table (the verdict's colour: green A better, red B better)."""
+    if df is None or len(df) == 0:
+        return None
+    colors = {"A better": "#137333", "B better": "#b3261e"}
+    n = len(df)
+    fig = Figure(figsize=(7.5, 0.9 + 0.42 * n), layout="constrained")
+    ax = fig.add_subplot(1, 1, 1)
+    ys = np.arange(n)[::-1]
+    for y, r in zip(ys, df.itertuples(index=False)):
+        c = colors.get(r.verdict, "#5b6673")
+        ax.plot([r.ci_low, r.ci_high], [y, y], color=c, linewidth=2)
+        ax.plot([r.diff], [y], "o", color=c, markersize=6, gid="difference")
+    ax.axvline(0.0, color="black", linewidth=0.8, linestyle="--")
+    ax.set_yticks(ys)
+    ax.set_yticklabels([f"{r.b} vs {r.a} · {r.dataset} · {r.simulator}" for r in df.itertuples()])
+    ax.set_xlabel(f"{df.attrs.get('metric', '')}: B − A (95% bootstrap CI)")
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
 def all_figures(runs: list[RunData], t: str = "90") -> dict[str, Figure]:
     figs = {
         "iou_vs_click": iou_vs_click(runs),

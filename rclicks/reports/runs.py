@@ -168,9 +168,13 @@ def compare_results(stored: list[dict[str, Any]], fresh: list[dict[str, Any]]) -
 
 
 def load_runs(paths: list[str | Path]) -> list[RunData]:
-    """:func:`report_run` for each folder, with labels that tell the rows apart (the model name,
-    plus ``(folder)`` when two runs share a model)."""
-    runs = [report_run(p) for p in paths]
+    """:func:`report_run` for each folder, labelled by :func:`label_runs`."""
+    return label_runs([report_run(p) for p in paths])
+
+
+def label_runs(runs: list[RunData]) -> list[RunData]:
+    """Labels that tell the runs apart: the model name, plus ``(folder)`` when two runs share
+    a model, plus ``#k`` when even that is not enough."""
     names = [r.model for r in runs]
     for r in runs:
         r.label = r.model if names.count(r.model) == 1 else f"{r.model} ({r.path.name})"
