@@ -386,7 +386,7 @@ def comparison_html(df: pd.DataFrame) -> str:
     body = table_html(comparison_table(df))
     if fig is not None:
         body += (
-            '<h3>Paired differences (B − A) with 95% CIs</h3>'
+            "<h3>Paired differences (B − A) with 95% CIs</h3>"
             f'<img id="plot-forest" alt="forest plot" src="{data_uri(fig)}">'
         )
     return page("rclicks compare", body)
