@@ -282,8 +282,16 @@ def test_html_report_in_headless_chromium(runs, tmp_path):
             "geodesic-fine",
             f"{e['NoC@90']:.2f} ± {e['NoC@90_std']:.2f}",
         ]
-        for plot in ("iou_vs_click", "noc_per_group", "difficulty"):
+        for plot in ("iou_vs_click", "noc_per_group", "difficulty", "forest"):
             assert page.eval_on_selector(f"#plot-{plot}", "img => img.naturalWidth") > 300
+        # two runs: the paired comparison of b against a, as rclicks.compare computes it
+        import rclicks
+
+        df = rclicks.compare(a, b)
+        cmp_rows = page.locator("table[data-table=compare] tbody tr")
+        assert cmp_rows.count() == len(df)
+        first = cmp_rows.nth(0).inner_text().split("\t")
+        assert first[0] == df.iloc[0]["dataset"] and first[-1] == df.iloc[0]["verdict"]
         # sortable per-instance table: sort by IoU@1
         col = [h.strip() for h in page.locator("#instance-table thead th").all_inner_texts()]
         k = col.index("IoU@1")
@@ -396,3 +404,43 @@ def test_show_clicks_redraws_the_recorded_trajectory(runs, tmp_path):
     assert out.read_bytes()[:4] == b"\x89PNG" and "warning" not in r.stderr
     r = run_cli(["show-clicks", str(a), "--sample", "nope"])
     assert r.returncode == 1 and "no sample 'nope'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_ci_cells_hold_the_value_and_a_bootstrap_interval_of_it(runs):
+    a, b = runs
+    plain = json.loads(report([a, b, "--format", "json"]).stdout)
+    r = report([a, b, "--format", "json", "--ci", "--resamples", "4000"])
+    assert r.returncode == 0, r.stderr
+    with_ci = json.loads(r.stdout)
+    again = json.loads(report([a, b, "--format", "json", "--ci", "--resamples", "4000"]).stdout)
+    assert with_ci["tables"] == again["tables"]  # seeded: the same intervals
+    values = {t["name"]: t["values"] for t in with_ci["tables"]}
+    by_key = {(t["name"], v["model"], v["dataset"], v["simulator"], v["metric"]): v["value"]
+              for t in plain["tables"] for v in t["values"]}  # fmt: skip
+    checked = 0
+    for name in ("rclicks", "classical"):
+        for v in values[name]:
+            if v["ci_low"] is None:
+                continue
+            key = (name, v["model"], v["dataset"], v["simulator"], v["metric"])
+            assert v["value"] == pytest.approx(by_key[key])  # the same numbers, plus an interval
+            assert v["ci_low"] <= v["value"] + 1e-12 and v["value"] - 1e-12 <= v["ci_high"]
+            checked += 1
+    assert checked >= 8
+    # the baseline NoC@90 interval, bootstrapped here in a plain loop with another generator
+    rows = read_rows(a / "per_click.parquet")
+    sel = (rows["simulator"] == "baseline") & (rows["dataset"] == "demo")
+    per = {}
+    for s, i, k, v in zip(rows["sample_id"][sel], rows["instance_id"][sel], rows["click"][sel],
+                          rows["iou"][sel]):  # fmt: skip
+        per.setdefault((s, i), {})[int(k)] = float(v)
+    nocs = np.array([noc([c[k] for k in sorted(c)], 0.9, 6) for c in per.values()], float)
+    rng = np.random.default_rng(99)
+    boot = [nocs[rng.integers(0, nocs.size, nocs.size)].mean() for _ in range(4000)]
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    cell = next(
+        v for v in values["classical"]
+        if v["model"] == "geodesic" and v["simulator"] == "baseline" and v["metric"] == "NoC@90"
+    )  # fmt: skip
+    width = max(hi - lo, 1e-9)
+    assert abs(cell["ci_low"] - lo) <= 0.15 * width and abs(cell["ci_high"] - hi) <= 0.15 * width

@@ -27,6 +27,11 @@ def report_cmd(
     force: bool = typer.Option(
         False, "--force", help="Put runs with different protocol settings in one table."
     ),
+    ci: bool = typer.Option(
+        False, "--ci", help="95% bootstrap intervals for NoC, Sample NoC, ΔSB, ΔGR (not ± std)."
+    ),
+    resamples: int = typer.Option(10_000, "--resamples", help="Bootstrap resamples (--ci)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap (--ci)."),
 ) -> None:
     """The RClicks tables (Sample NoC ± std, ΔSB, ΔGR), the classical NoC/NoF/mIoU/SPC table,
     dataset difficulty (NSR) and per-group NoC, for one or several runs side by side. Every
@@ -50,13 +55,16 @@ def report_cmd(
     for w in warnings:
         warn(w)
     t = str(noc)
-    tables = build_tables(data, t)
+    if resamples < 100:
+        fail(f"--resamples must be >= 100, got {resamples}")
+    tables = build_tables(data, t, ci=ci, resamples=resamples, seed=seed)
     if fmt == "html":
         from rclicks.reports.html import render_html
 
         target = out or (data[0].path / "report.html")
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(render_html(data, tables, warnings, t), encoding="utf-8")
+        page = render_html(data, tables, warnings, t, compare_force=bool(problems), seed=seed)
+        target.write_text(page, encoding="utf-8")
         out_console.print(f"Wrote {target}", highlight=False, markup=False)
     elif fmt == "table":
         from rich.console import Console

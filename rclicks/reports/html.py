@@ -206,8 +206,25 @@ def render_html(
     warnings: list[str],
     t: str = "90",
     figures: dict[str, Any] | None = None,
+    compare_force: bool = False,
+    seed: int = 0,
 ) -> str:
+    """The whole report; with several runs, also the paired comparison of each against the
+    first (NoC@t, bootstrap CIs, Wilcoxon) and its forest plot."""
     figures = all_figures(runs, t) if figures is None else figures
+    compare_html = ""
+    if len(runs) > 1:
+        from rclicks.reports.comparison import compare, comparison_table
+        from rclicks.reports.plots import forest_plot
+
+        df = compare(*runs, metric=f"noc@{t}", seed=seed, force=compare_force)
+        if len(df):
+            compare_html = table_html(comparison_table(df))
+            fig = forest_plot(df)
+            if fig is not None:
+                compare_html += (
+                    f'<img id="plot-forest" alt="paired differences" src="{data_uri(fig)}">'
+                )
     inst_table, data = _instances(runs, t)
     blob = json.dumps(data, separators=(",", ":"), allow_nan=False)
     blob = blob.replace("</", "<\\/")  # never close the script element early
@@ -241,6 +258,8 @@ def render_html(
 {"".join(table_html(x) for x in tables)}
 <h2 id="plots">Plots</h2>
 <div class="plots">{plots_html}</div>
+{'<h2 id="compare">Paired comparison</h2><div class="plots">' + compare_html + "</div>"
+ if compare_html else ""}
 <h2 id="instances">Instances</h2>
 <p class="note">Click a column header to sort. "clicks" opens the instance's click sequences.
 G1 / GN: NoC in the least / most clickable group; IoU@1 and its std over groups (or users);

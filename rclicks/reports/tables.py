@@ -35,6 +35,7 @@ class Cell:
     text: str
     value: Any = None
     std: float | None = None
+    ci: tuple[float, float] | None = None  # a 95% bootstrap interval (``report --ci``)
 
 
 @dataclass
@@ -69,6 +70,8 @@ class ReportTable:
                         "metric": col.metric,
                         "value": _plain(cell.value),
                         "std": _plain(cell.std),
+                        "ci_low": _plain(cell.ci[0]) if cell.ci else None,
+                        "ci_high": _plain(cell.ci[1]) if cell.ci else None,
                     }
                 )
         return out
@@ -111,6 +114,23 @@ def _pct(v: Any) -> Cell:
     return Cell(fmt_pct(v), v)
 
 
+def _with_ci(v: Any, ci: tuple[float, float], pct: bool = False, digits: int = 2) -> Cell:
+    """``value [low, high]``: the value and its 95% bootstrap interval."""
+    if v is None:
+        return Cell("—")
+    if pct:
+        text = f"{fmt_pct(v)} [{fmt_pct(ci[0])}, {fmt_pct(ci[1])}]"
+    else:
+        text = f"{fmt(v, digits)} [{fmt(ci[0], digits)}, {fmt(ci[1], digits)}]"
+    return Cell(text, v, None, ci)
+
+
+CI_NOTE = (
+    "[low, high]: 95% bootstrap interval ({resamples} resamples of the instances, and of the "
+    "clicking groups within each instance; seed {seed})."
+)
+
+
 def _nof(v: Any, grouped: bool) -> Cell:
     if v is None:
         return Cell("—")
@@ -135,9 +155,12 @@ def _pairs(runs: list[RunData], kinds: tuple[str, ...]) -> list[tuple[str, str]]
     return sorted(got)
 
 
-def rclicks_table(runs: list[RunData], t: str = "90") -> ReportTable | None:
+def rclicks_table(
+    runs: list[RunData], t: str = "90", ci: dict[str, Any] | None = None
+) -> ReportTable | None:
     """RClicks Table 4: one row per model; per dataset (and clicking simulator) the Sample
-    NoC@t ± std, ΔSB@t and ΔGR@t in %."""
+    NoC@t ± std, ΔSB@t and ΔGR@t in % — or, with ``ci`` (run label -> RunIntervals), each
+    with its 95% bootstrap interval."""
     pairs = _pairs(runs, ("groups",))
     if not pairs:
         return None
@@ -150,9 +173,10 @@ def rclicks_table(runs: list[RunData], t: str = "90") -> ReportTable | None:
             Column("ΔSB, %", f"dSB@{t}", head, d, s),
             Column("ΔGR, %", f"dGR@{t}", head, d, s),
         ]
+    spread = "[95% CI]" if ci is not None else "± std"
     table = ReportTable(
         "rclicks",
-        f"Sample NoC@{t} ± std, ΔSB and ΔGR (RClicks Table 4 layout)",
+        f"Sample NoC@{t} {spread}, ΔSB and ΔGR (RClicks Table 4 layout)",
         cols,
         notes=[
             "Sample NoC: mean over clicking groups, then over instances; ± the per-instance "
@@ -167,18 +191,34 @@ def rclicks_table(runs: list[RunData], t: str = "90") -> ReportTable | None:
             if e is None or e.get("kind") != "groups":
                 cells += [Cell("—"), Cell("—"), Cell("—")]
                 continue
+            if ci is not None:
+                iv = ci[r.label]
+                cells += [
+                    _with_ci(e[f"NoC@{t}"], iv.noc(d, s, t)),
+                    _with_ci(e.get(f"dSB@{t}"), iv.delta_sb(d, s, t), pct=True),
+                    _with_ci(e.get(f"dGR@{t}"), iv.delta_gr(d, s, t), pct=True),
+                ]
+                continue
             cells += [
                 _pm(e[f"NoC@{t}"], e[f"NoC@{t}_std"]),
                 _pct(e.get(f"dSB@{t}")),
                 _pct(e.get(f"dGR@{t}")),
             ]
         table.rows.append(Row(cells, r.label))
+    if ci is not None:
+        table.notes.append(_ci_note(ci))
     return table
 
 
-def classical_table(runs: list[RunData]) -> ReportTable:
+def _ci_note(ci: dict[str, Any]) -> str:
+    any_iv = next(iter(ci.values()))
+    return CI_NOTE.format(resamples=any_iv.resamples, seed=any_iv.seed)
+
+
+def classical_table(runs: list[RunData], ci: dict[str, Any] | None = None) -> ReportTable:
     """NoC@85/90/95, NoF@90/95, 1-mIoU, 5-mIoU and SPC (the OIS / EMC-Click layout), for the
-    baseline robot and for each simulator's sample (group means)."""
+    baseline robot and for each simulator's sample (group means); with ``ci``, the NoC cells
+    carry their 95% bootstrap intervals."""
     cols = [
         Column("Model", align="left"),
         Column("Dataset", align="left"),
@@ -207,6 +247,9 @@ def classical_table(runs: list[RunData]) -> ReportTable:
                 v = e.get(m)
                 if m.startswith("NoF"):
                     cells.append(_nof(v, grouped))
+                elif m.startswith("NoC") and ci is not None:
+                    iv = ci[r.label]
+                    cells.append(_with_ci(v, iv.noc(e["dataset"], e["simulator"], m[4:])))
                 elif m.startswith("NoC"):
                     cells.append(_num(v, 2))
                 elif m == "SPC":
@@ -361,10 +404,19 @@ def per_group_table(runs: list[RunData], t: str = "90") -> ReportTable | None:
     return table
 
 
-def build_tables(runs: list[RunData], t: str = "90") -> list[ReportTable]:
+def build_tables(
+    runs: list[RunData], t: str = "90", ci: bool = False, resamples: int = 10_000, seed: int = 0
+) -> list[ReportTable]:
+    """Every report table; ``ci``: Sample NoC, ΔSB, ΔGR and NoC with their 95% bootstrap
+    intervals instead of ± std."""
+    intervals = None
+    if ci:
+        from rclicks.reports.intervals import RunIntervals
+
+        intervals = {r.label: RunIntervals(r, resamples, seed) for r in runs}
     tables = [
-        rclicks_table(runs, t),
-        classical_table(runs),
+        rclicks_table(runs, t, intervals),
+        classical_table(runs, intervals),
         per_group_table(runs, t),
         difficulty_table(runs),
         efficiency_table(runs),
@@ -459,12 +511,14 @@ def to_latex(table: ReportTable) -> str:
     return "\n".join(lines) + "\n"
 
 
-CSV_FIELDS = ("table", "model", "dataset", "simulator", "metric", "value", "std")
+CSV_FIELDS = (
+    "table", "model", "dataset", "simulator", "metric", "value", "std", "ci_low", "ci_high",
+)  # fmt: skip
 
 
 def to_csv(tables: list[ReportTable]) -> str:
     """Every numeric cell as one tidy row: table, model, dataset, simulator, metric, value,
-    std (full precision; empty for a missing value)."""
+    std, ci_low, ci_high (full precision; empty for a missing value)."""
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(CSV_FIELDS), lineterminator="\n")
     w.writeheader()
