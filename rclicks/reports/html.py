@@ -258,8 +258,11 @@ def render_html(
 {"".join(table_html(x) for x in tables)}
 <h2 id="plots">Plots</h2>
 <div class="plots">{plots_html}</div>
-{'<h2 id="compare">Paired comparison</h2><div class="plots">' + compare_html + "</div>"
- if compare_html else ""}
+{
+        '<h2 id="compare">Paired comparison</h2><div class="plots">' + compare_html + "</div>"
+        if compare_html
+        else ""
+    }
 <h2 id="instances">Instances</h2>
 <p class="note">Click a column header to sort. "clicks" opens the instance's click sequences.
 G1 / GN: NoC in the least / most clickable group; IoU@1 and its std over groups (or users);
