@@ -31,6 +31,11 @@ INSTANCE_COUNTS = [3, 2, 2, 3, 1, 2, 3, 2, 2, 3, 1, 2, 2, 2]
 # shape kinds cycled through so that every kind appears several times
 KINDS = ["ellipse", "roundrect", "blob", "star", "ring", "thin"]
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "rclicks" / "demo_data"
+# how hard the scenes are (see docs/datasets.md#the-demo)
+SUBTLE_SHARE = 0.85  # share of instances coloured close to their background
+SUBTLE_LAB = (6.0, 10.0)  # Lab distance of a subtle instance to its background
+MIN_LAB = 16.0  # ... and of the other objects
+TEXTURE_GAIN = 2.5  # amplitude of background and object textures
 
 
 # --------------------------------------------------------------------------- colour helpers
@@ -104,7 +109,7 @@ def background(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, np
     img = img + 14.0 * lum[..., None] + 5.0 * tint
     kind = ["stripes", "checks", "grain", "weave", "spots"][int(rng.integers(0, 5))]
     amp = {"stripes": 9.0, "checks": 8.0, "grain": 7.0, "weave": 8.0, "spots": 12.0}[kind]
-    img = img + amp * pattern(rng, h, w, kind)[..., None]
+    img = img + TEXTURE_GAIN * amp * pattern(rng, h, w, kind)[..., None]
     mean = img.reshape(-1, 3).mean(axis=0)
     # out-of-focus clutter: soft blotches of nearby colours (background, not objects)
     for _ in range(int(rng.integers(3, 7))):
@@ -217,20 +222,23 @@ def from_lab(lab: np.ndarray) -> np.ndarray:
 
 def object_colour(rng, bg_lab, used_labs, subtle=False, min_obj=22.0) -> np.ndarray:
     """A colour far enough from the other objects and from the local background; a *subtle*
-    object sits only 15-22 Lab units from its background, the others at least 26."""
+    object sits only SUBTLE_LAB Lab units from its background, the others at least MIN_LAB."""
     for _ in range(2000):
         if subtle:
             d = rng.standard_normal(3)
             d[0] *= 0.6
-            lab = bg_lab + d / np.linalg.norm(d) * rng.uniform(16, 22)
+            lab = bg_lab + d / np.linalg.norm(d) * rng.uniform(SUBTLE_LAB[0] + 1, SUBTLE_LAB[1])
             rgb = from_lab(lab)
         else:
             rgb = hsv_to_rgb(rng.uniform(0, 1), rng.uniform(0.45, 0.9), rng.uniform(0.35, 0.97))
         lab = to_lab(rgb)
         dist = np.linalg.norm(lab - bg_lab)
-        if (subtle and not 15.0 <= dist <= 22.0) or (not subtle and dist < 26.0):
+        if (subtle and not SUBTLE_LAB[0] <= dist <= SUBTLE_LAB[1]) or (
+            not subtle and dist < MIN_LAB
+        ):
             continue
-        if any(np.linalg.norm(lab - u) < min_obj for u in used_labs):
+        apart = min(min_obj, SUBTLE_LAB[0]) if subtle else min_obj
+        if any(np.linalg.norm(lab - u) < apart for u in used_labs):
             continue
         return rgb
     raise RuntimeError("could not find a distinct colour")
@@ -259,7 +267,7 @@ def paint_object(rng, h, w, colour, mask, second=None) -> np.ndarray:
     kind = ["stripes", "spots", "grain", "weave", "plain"][int(rng.integers(0, 5))]
     if kind != "plain":
         amp = {"stripes": 10.0, "spots": 12.0, "grain": 6.0, "weave": 8.0}[kind]
-        img = img + amp * pattern(rng, h, w, kind)[..., None]
+        img = img + TEXTURE_GAIN * amp * pattern(rng, h, w, kind)[..., None]
     return img
 
 
@@ -329,7 +337,7 @@ def make_scene(index: int, n_instances: int):
     for k in order:
         # colour against what lies under the object now (the local background)
         local_bg = to_lab(img[masks[k]].mean(axis=0))
-        subtle = is_inst[k] and kinds[k] != "thin" and rng.random() < 0.22
+        subtle = is_inst[k] and kinds[k] != "thin" and rng.random() < SUBTLE_SHARE
         colour = object_colour(rng, local_bg, used, subtle=subtle)
         used.append(to_lab(colour))
         second = None

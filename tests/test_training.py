@@ -147,7 +147,7 @@ def trained(tmp_path_factory):
     clicks = write_clicks(root / "clicks.csv", synthetic_rows())
     out = root / "run"
     args = ["train-clickability", "--clicks", str(clicks), "--dataset", "demo"]
-    args += ["--out", str(out), "--epochs", "6", "--batch-size", "2", "--lr", "0.02"]
+    args += ["--out", str(out), "--epochs", "6", "--batch-size", "2", "--lr", "0.05"]
     args += ["--sigma", "40", "--val-fraction", str(VAL_FRACTION), "--device", "cpu"]
     proc = run_cli(args + TINY_ARGS)
     assert proc.returncode == 0, proc.stdout + proc.stderr

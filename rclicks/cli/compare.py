@@ -33,8 +33,8 @@ def compare_cmd(
     """Paired comparison of runs by instance: mean difference with a 95% bootstrap CI, the
     Wilcoxon signed-rank p-value (Holm-corrected), wins per run and a verdict, per dataset ×
     simulator. Runs over other instances or settings are refused unless --force."""
-    from rclicks.reports.comparison import comparison_html, comparison_table
-    from rclicks.reports.tables import to_latex, to_markdown, to_rich
+    from rclicks.reports.html import comparison_html
+    from rclicks.reports.tables import comparison_table, to_latex, to_markdown, to_rich
 
     if fmt not in FORMATS:
         fail(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")

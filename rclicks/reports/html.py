@@ -214,8 +214,9 @@ def render_html(
     figures = all_figures(runs, t) if figures is None else figures
     compare_html = ""
     if len(runs) > 1:
-        from rclicks.reports.comparison import compare, comparison_table
+        from rclicks.reports.comparison import compare
         from rclicks.reports.plots import forest_plot
+        from rclicks.reports.tables import comparison_table
 
         df = compare(*runs, metric=f"noc@{t}", seed=seed, force=compare_force)
         if len(df):
@@ -286,3 +287,18 @@ def page(title: str, body: str) -> str:
 {body}
 </body></html>
 """
+
+
+def comparison_html(df: Any) -> str:
+    """A self-contained HTML page of a :func:`rclicks.compare` table and its forest plot."""
+    from rclicks.reports.plots import forest_plot
+    from rclicks.reports.tables import comparison_table
+
+    fig = forest_plot(df)
+    body = "<h1>rclicks compare</h1>" + table_html(comparison_table(df))
+    if fig is not None:
+        body += (
+            "<h3>Paired differences (B − A) with 95% CIs</h3>"
+            f'<img id="plot-forest" alt="forest plot" src="{data_uri(fig)}">'
+        )
+    return page("rclicks compare", body)

@@ -424,6 +424,74 @@ def build_tables(
     return [x for x in tables if x is not None]
 
 
+# -- the paired comparison ------------------------------------------------------------------
+
+
+def comparison_table(df: Any) -> ReportTable:
+    """The comparison as a :class:`~rclicks.reports.tables.ReportTable` (every rendering of
+    the reports: rich, Markdown, LaTeX, HTML)."""
+    from rclicks.reports.comparison import METRICS
+
+    metric = df.attrs.get("metric", "")
+    label = METRICS[metric].label if metric in METRICS else metric
+    digits = 4 if metric.startswith(("time", "spc")) else 3
+    pairs = list(dict.fromkeys(zip(df["a"], df["b"])))
+    one_pair = len(pairs) == 1
+    cols = [] if one_pair else [Column("A", align="left"), Column("B", align="left")]
+    cols += [
+        Column("Dataset", align="left"),
+        Column("Simulator", align="left"),
+        Column("n", "n"),
+        Column("A", "mean_a"),
+        Column("B", "mean_b"),
+        Column("B − A", "diff"),
+        Column("95% CI", "ci"),
+        Column("p", "p_value"),
+        Column("p Holm", "p_holm"),
+        Column("wins A/B/=", "wins"),
+        Column("verdict", align="left"),
+    ]
+    better = "lower" if df.attrs.get("lower_is_better", True) else "higher"
+    who = f"A = {pairs[0][0]}, B = {pairs[0][1]}" if one_pair else "each B against A"
+    table = ReportTable(
+        "compare",
+        f"{label} by instance, {who} ({better} is better)",
+        cols,
+        notes=[
+            f"B − A: mean over instances of the per-instance difference; 95% CI: bootstrap "
+            f"({df.attrs.get('resamples')} resamples of instances, and of clicking groups within "
+            f"each instance, seed {df.attrs.get('seed')}); p: Wilcoxon signed-rank test of the "
+            f"differences, Holm-corrected over the rows. A verdict needs p Holm < "
+            f"{df.attrs.get('alpha')} and a CI that excludes 0.",
+            *df.attrs.get("notes", []),
+        ],
+    )
+    for r in df.itertuples(index=False):
+        ci = f"[{r.ci_low:+.{digits}f}, {r.ci_high:+.{digits}f}]"
+        cells = [] if one_pair else [Cell(r.a, None), Cell(r.b, None)]
+        cells += [
+            Cell(r.dataset, None),
+            Cell(r.simulator, None),
+            Cell(str(r.n), r.n),
+            Cell(fmt(r.mean_a, digits), r.mean_a),
+            Cell(fmt(r.mean_b, digits), r.mean_b),
+            Cell(f"{r.diff:+.{digits}f}", r.diff),
+            Cell(ci, (r.ci_low, r.ci_high)),
+            Cell(_pvalue(r.p_value), r.p_value),
+            Cell(_pvalue(r.p_holm), r.p_holm),
+            Cell(f"{r.wins_a}/{r.wins_b}/{r.ties}", None),
+            Cell(r.verdict, None),
+        ]
+        table.rows.append(Row(cells, r.b, r.dataset, r.simulator))
+    return table
+
+
+def _pvalue(p: float) -> str:
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "—"
+    return "<0.0001" if p < 1e-4 else f"{p:.4f}"
+
+
 # -- renderings ------------------------------------------------------------------------------
 
 
