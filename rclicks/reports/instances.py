@@ -2,51 +2,51 @@
 
 These follow the formulas of docs/metrics.md exactly (per (instance, group) the mean over
 repeats first, population std), so their means over instances equal the aggregates that
-:func:`rclicks.summarize` computes — the tests check that.
+:func:`rclicks.summarize` computes — the tests check that. The grouping is pandas'.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from rclicks.metrics import THRESHOLDS, iou_auc, noc, trajectories
 from rclicks.reports.runs import RunData
 
 BASELINE = "baseline"
+INSTANCE = ["dataset", "sample_id", "instance_id"]
 
 
 def _pct(t: float) -> str:
     return f"{round(t * 100):d}"
 
 
-def _simulated(run: RunData) -> dict[str, Any] | None:
-    """Trajectories of the non-replayed simulators with their NoC@t, IoU-AuC and IoU@1."""
+def _simulated(run: RunData) -> pd.DataFrame | None:
+    """One row per trajectory of the non-replayed simulators: its keys, NoC@t, IoU-AuC,
+    IoU@1 and the IoU curve (``curve``, an array)."""
     cache = getattr(run, "_traj_cache", None)
-    if cache is not None:
+    if cache is not None or getattr(run, "_traj_none", False):
         return cache
-    replay = run.replay
-    sel = ~np.isin(run.rows["simulator"], np.asarray(replay, dtype=object))
+    sel = ~np.isin(run.rows["simulator"], np.asarray(run.replay, dtype=object))
     if not sel.any():
-        run._traj_cache = None  # type: ignore[attr-defined]
+        run._traj_none = True  # type: ignore[attr-defined]
         return None
-    tr = trajectories({k: v[sel] for k, v in run.rows.items()}, run.max_clicks)
-    tr["noc"] = {
-        _pct(t): np.array([noc(r, t, run.max_clicks) for r in tr["iou"]], dtype=np.float64)
-        for t in THRESHOLDS
-    }
-    tr["auc"] = np.array([iou_auc(r, run.max_clicks) for r in tr["iou"]])
-    run._traj_cache = tr  # type: ignore[attr-defined]
-    return tr
+    k = run.max_clicks
+    tr = trajectories({c: v[sel] for c, v in run.rows.items()}, k)
+    frame = pd.DataFrame({c: tr[c] for c in (*INSTANCE, "simulator", "group", "repeat")})
+    for t in THRESHOLDS:
+        frame[f"NoC@{_pct(t)}"] = [float(noc(r, t, k)) for r in tr["iou"]]
+    frame["IoU@1"] = tr["iou"][:, 0]
+    frame["IoU-AuC"] = [iou_auc(r, k) for r in tr["iou"]]
+    frame["curve"] = list(tr["iou"])
+    run._traj_cache = frame  # type: ignore[attr-defined]
+    return frame
 
 
-def _mean_over_repeats(keys: list[tuple], values: np.ndarray) -> dict[tuple, float]:
-    acc: dict[tuple, list[float]] = defaultdict(list)
-    for k, v in zip(keys, values):
-        acc[k].append(float(v))
-    return {k: float(np.mean(v)) for k, v in acc.items()}
+def _series_names() -> list[str]:
+    return [f"NoC@{_pct(t)}" for t in THRESHOLDS] + ["IoU@1", "IoU-AuC"]
 
 
 def instance_stats(run: RunData) -> list[dict[str, Any]]:
@@ -55,59 +55,41 @@ def instance_stats(run: RunData) -> list[dict[str, Any]]:
     IoU@1 and IoU-AuC mean and std over groups, and the baseline's NoC and IoU@1; replayed
     users carry their IoU@1 mean, std and User NSR."""
     out: list[dict[str, Any]] = []
-    tr = _simulated(run)
-    if tr is not None:
+    frame = _simulated(run)
+    if frame is not None:
+        names = _series_names()
+        # per (instance, simulator, group): the mean over repeats
+        per_group = frame.groupby([*INSTANCE, "simulator", "group"], sort=True)[names].mean()
+        sims = set(per_group.index.get_level_values("simulator"))
         base: dict[tuple, dict[str, float]] = {}
-        n = len(tr["group"])
-        for i in range(n):
-            if tr["simulator"][i] == BASELINE:
-                k = (str(tr["dataset"][i]), str(tr["sample_id"][i]), str(tr["instance_id"][i]))
-                base[k] = {
-                    **{f"NoC@{p}": float(a[i]) for p, a in tr["noc"].items()},
-                    "IoU@1": float(tr["iou"][i, 0]),
-                    "IoU-AuC": float(tr["auc"][i]),
-                }
-        keys = [
-            (
-                str(tr["dataset"][i]),
-                str(tr["sample_id"][i]),
-                str(tr["instance_id"][i]),
-                str(tr["simulator"][i]),
-                int(tr["group"][i]),
-            )
-            for i in range(n)
-        ]
-        series = {f"NoC@{p}": a for p, a in tr["noc"].items()}
-        series["IoU@1"] = tr["iou"][:, 0]
-        series["IoU-AuC"] = tr["auc"]
-        means = {name: _mean_over_repeats(keys, vals) for name, vals in series.items()}
-        by_inst: dict[tuple, list[int]] = defaultdict(list)
-        for k in means["IoU@1"]:
-            by_inst[k[:4]].append(k[4])
-        sims = {k[3] for k in by_inst}
-        for k in sorted(by_inst):
-            dataset, sample_id, instance_id, sim = k
-            if sim == BASELINE and sims != {BASELINE}:
+        if BASELINE in sims:
+            robot = per_group.xs(BASELINE, level="simulator").droplevel("group")
+            base = {key: row.to_dict() for key, row in robot.iterrows()}
+        only_baseline = sims == {BASELINE}
+        for key, sub in per_group.groupby(level=[*INSTANCE, "simulator"], sort=True):
+            dataset, sample_id, instance_id, sim = key
+            if sim == BASELINE and not only_baseline:
                 continue
-            groups = sorted(by_inst[k])
+            groups = list(sub.index.get_level_values("group"))
+            grouped = groups != [0]
             rec: dict[str, Any] = {
                 "dataset": dataset,
                 "sample_id": sample_id,
                 "instance_id": instance_id,
                 "simulator": sim,
-                "kind": "groups" if groups != [0] else "single",
-                "groups": len(groups) if groups != [0] else 0,
+                "kind": "groups" if grouped else "single",
+                "groups": len(groups) if grouped else 0,
             }
-            for name, m in means.items():
-                vals = np.array([m[(*k, g)] for g in groups])
+            for name in names:
+                vals = sub[name].to_numpy(dtype=np.float64)
                 rec[name] = float(vals.mean())
                 rec[name + "_std"] = float(vals.std())
-                if rec["kind"] == "groups" and name.startswith("NoC@"):
+                if grouped and name.startswith("NoC@"):
                     rec[name + "_per_group"] = [float(v) for v in vals]
             mean1 = rec["IoU@1"]
             rec["IoU@1 NSR"] = rec["IoU@1_std"] / mean1 if mean1 > 0 else None
-            b = base.get(k[:3])
-            rec["baseline"] = b
+            b = base.get((dataset, sample_id, instance_id))
+            rec["baseline"] = None if b is None else {k: float(v) for k, v in b.items()}
             out.append(rec)
     for e in run.results:
         if e.get("kind") != "users":
@@ -158,25 +140,14 @@ def instance_stats_cached(run: RunData) -> list[dict[str, Any]]:
 def iou_curves(run: RunData) -> dict[tuple[str, str], dict[int, np.ndarray]]:
     """(dataset, simulator) -> group -> mean IoU after each click (over instances of the
     per-instance mean over repeats); group 0 is the baseline or a deterministic simulator."""
-    tr = _simulated(run)
+    frame = _simulated(run)
     out: dict[tuple[str, str], dict[int, np.ndarray]] = {}
-    if tr is None:
+    if frame is None:
         return out
-    acc: dict[tuple, list[np.ndarray]] = defaultdict(list)
-    for i in range(len(tr["group"])):
-        k = (
-            str(tr["dataset"][i]),
-            str(tr["simulator"][i]),
-            int(tr["group"][i]),
-            str(tr["sample_id"][i]),
-            str(tr["instance_id"][i]),
-        )
-        acc[k].append(tr["iou"][i])
-    per: dict[tuple, list[np.ndarray]] = defaultdict(list)
-    for k, curves in acc.items():
-        per[k[:3]].append(np.mean(curves, axis=0))
-    for (dataset, sim, g), curves in sorted(per.items()):
-        out.setdefault((dataset, sim), {})[g] = np.mean(curves, axis=0)
+    keys = ["dataset", "simulator", "group", "sample_id", "instance_id"]
+    per_instance = frame.groupby(keys, sort=True)["curve"].apply(lambda c: np.mean(list(c), 0))
+    for (dataset, sim, g), curves in per_instance.groupby(level=[0, 1, 2], sort=True):
+        out.setdefault((str(dataset), str(sim)), {})[int(g)] = np.mean(list(curves), axis=0)
     return out
 
 
@@ -184,18 +155,21 @@ def trajectory_rows(run: RunData) -> dict[tuple[str, str, str], list[dict[str, A
     """(dataset, sample, instance) -> its trajectories, each with simulator, group, repeat and
     the clicks (x, y, positive, iou) in order: the click sequences the HTML report links to."""
     r = run.rows
-    order = np.lexsort(
-        [r["click"], r["repeat"], r["group"], r["simulator"], r["instance_id"], r["sample_id"]]
-        + [r["dataset"]]
-    )
-    out: dict[tuple[str, str, str], dict[tuple, dict[str, Any]]] = defaultdict(dict)
-    for i in order:
-        inst = (str(r["dataset"][i]), str(r["sample_id"][i]), str(r["instance_id"][i]))
-        tk = (str(r["simulator"][i]), int(r["group"][i]), int(r["repeat"][i]))
-        t = out[inst].setdefault(
-            tk, {"simulator": tk[0], "group": tk[1], "repeat": tk[2], "clicks": []}
+    rows = pd.DataFrame({k: r[k] for k in (*INSTANCE, "simulator", "group", "repeat", "click")})
+    rows["c"] = [
+        [int(x), int(y), bool(p), float(v)]
+        for x, y, p, v in zip(r["x"], r["y"], r["positive"], r["iou"])
+    ]
+    rows = rows.sort_values([*INSTANCE, "simulator", "group", "repeat", "click"], kind="stable")
+    out: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for key, sub in rows.groupby([*INSTANCE, "simulator", "group", "repeat"], sort=True):
+        dataset, sample_id, instance_id, sim, group, repeat = key
+        out.setdefault((str(dataset), str(sample_id), str(instance_id)), []).append(
+            {
+                "simulator": str(sim),
+                "group": int(group),
+                "repeat": int(repeat),
+                "clicks": list(sub["c"]),
+            }
         )
-        t["clicks"].append(
-            [int(r["x"][i]), int(r["y"][i]), bool(r["positive"][i]), float(r["iou"][i])]
-        )
-    return {k: list(v.values()) for k, v in out.items()}
+    return out

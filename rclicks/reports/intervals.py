@@ -33,6 +33,9 @@ def _draws(
         yield inst, units
 
 
+NAN2 = (float("nan"), float("nan"))
+
+
 def _percentiles(values: np.ndarray) -> tuple[float, float]:
     values = values[np.isfinite(values)]
     if values.size == 0:
@@ -67,6 +70,9 @@ class RunIntervals:
         key = ("noc", dataset, simulator, t)
         if key not in self._cache:
             m = self._matrix(f"noc@{t}", dataset, simulator).to_numpy()
+            if m.size == 0:
+                self._cache[key] = NAN2
+                return NAN2
             reps = []
             for inst, units in _draws(*m.shape, self.resamples, self._rng(*key)):
                 if units is None:
@@ -82,9 +88,9 @@ class RunIntervals:
         if key not in self._cache:
             g = self._matrix(f"noc@{t}", dataset, simulator)
             b = self._matrix(f"noc@{t}", dataset, BASELINE)
-            if b.empty:
-                self._cache[key] = (float("nan"), float("nan"))
-                return self._cache[key]
+            if b.empty or g.empty:
+                self._cache[key] = NAN2
+                return NAN2
             base = b.reindex(g.index).to_numpy()[:, 0]
             m = g.to_numpy()
             reps = []
@@ -101,6 +107,9 @@ class RunIntervals:
         key = ("dGR", dataset, simulator, t)
         if key not in self._cache:
             g = self._matrix(f"noc@{t}", dataset, simulator)
+            if g.empty:
+                self._cache[key] = NAN2
+                return NAN2
             by_group = g.T.groupby(level="group").mean().T  # mean over repeats
             first, last = by_group.iloc[:, 0].to_numpy(), by_group.iloc[:, -1].to_numpy()
             per = (first - last) / last

@@ -156,10 +156,10 @@ def _pairs(runs: list[RunData], kinds: tuple[str, ...]) -> list[tuple[str, str]]
 
 
 def rclicks_table(
-    runs: list[RunData], t: str = "90", ci: dict[str, Any] | None = None
+    runs: list[RunData], t: str = "90", ci: dict[int, Any] | None = None
 ) -> ReportTable | None:
     """RClicks Table 4: one row per model; per dataset (and clicking simulator) the Sample
-    NoC@t ± std, ΔSB@t and ΔGR@t in % — or, with ``ci`` (run label -> RunIntervals), each
+    NoC@t ± std, ΔSB@t and ΔGR@t in % — or, with ``ci`` (id of a run -> RunIntervals), each
     with its 95% bootstrap interval."""
     pairs = _pairs(runs, ("groups",))
     if not pairs:
@@ -192,7 +192,7 @@ def rclicks_table(
                 cells += [Cell("—"), Cell("—"), Cell("—")]
                 continue
             if ci is not None:
-                iv = ci[r.label]
+                iv = ci[id(r)]
                 cells += [
                     _with_ci(e[f"NoC@{t}"], iv.noc(d, s, t)),
                     _with_ci(e.get(f"dSB@{t}"), iv.delta_sb(d, s, t), pct=True),
@@ -210,12 +210,12 @@ def rclicks_table(
     return table
 
 
-def _ci_note(ci: dict[str, Any]) -> str:
+def _ci_note(ci: dict[int, Any]) -> str:
     any_iv = next(iter(ci.values()))
     return CI_NOTE.format(resamples=any_iv.resamples, seed=any_iv.seed)
 
 
-def classical_table(runs: list[RunData], ci: dict[str, Any] | None = None) -> ReportTable:
+def classical_table(runs: list[RunData], ci: dict[int, Any] | None = None) -> ReportTable:
     """NoC@85/90/95, NoF@90/95, 1-mIoU, 5-mIoU and SPC (the OIS / EMC-Click layout), for the
     baseline robot and for each simulator's sample (group means); with ``ci``, the NoC cells
     carry their 95% bootstrap intervals."""
@@ -248,7 +248,7 @@ def classical_table(runs: list[RunData], ci: dict[str, Any] | None = None) -> Re
                 if m.startswith("NoF"):
                     cells.append(_nof(v, grouped))
                 elif m.startswith("NoC") and ci is not None:
-                    iv = ci[r.label]
+                    iv = ci[id(r)]
                     cells.append(_with_ci(v, iv.noc(e["dataset"], e["simulator"], m[4:])))
                 elif m.startswith("NoC"):
                     cells.append(_num(v, 2))
@@ -413,7 +413,7 @@ def build_tables(
     if ci:
         from rclicks.reports.intervals import RunIntervals
 
-        intervals = {r.label: RunIntervals(r, resamples, seed) for r in runs}
+        intervals = {id(r): RunIntervals(r, resamples, seed) for r in runs}
     tables = [
         rclicks_table(runs, t, intervals),
         classical_table(runs, intervals),

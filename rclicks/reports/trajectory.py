@@ -331,7 +331,7 @@ def render_replay(rep: Replay, max_steps: int | None = None, ncols: int = 4):
     return fig
 
 
-def save_replay(fig: Any, out: Path) -> Path:
+def save_replay(fig: Any, out: Path, dpi: int = 110) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
+    fig.savefig(out, dpi=dpi)
     return out
