@@ -163,6 +163,22 @@ def render(runs, tables, figures, shots, seconds, total, protocols) -> str:
     for key in ("rclicks", "classical", "per_group", "efficiency"):
         for t in tables[key]:
             lines.append(to_markdown(t).replace("### ", "## ", 1))
+    lines += [
+        "## For scale: published NoC@90 of deep models",
+        "",
+        "The baseline robot's NoC@90 (the usual benchmark) of two RITM models as their authors",
+        "publish them in the README of SamsungLabs/ritm_interactive_segmentation (HRNet18 IT-M),",
+        "next to the weightless default model's from this page:",
+        "",
+        "| model | GrabCut | Berkeley | DAVIS |",
+        "|---|---:|---:|---:|",
+        "| RITM HRNet18 IT-M, trained on SBD | 2.04 | 3.22 | 6.71 |",
+        "| RITM HRNet18 IT-M, trained on COCO+LVIS | 1.54 | 2.26 | 5.74 |",
+        "| geodesic (rclicks' default, no training) | "
+        + " | ".join(f"{res[n]['baseline']['NoC@90']:.2f}" for n in DATASETS)
+        + " |",
+        "",
+    ]
     lines += ["## Plots", ""]
     for path in figures:
         lines.append(f"![{path.stem}](img/{path.name})")
