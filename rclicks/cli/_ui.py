@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
@@ -23,6 +24,16 @@ def fail(message: str, code: int = 1) -> NoReturn:
 def warn(message: str) -> None:
     """Print ``warning: message`` on stderr (never read as rich markup)."""
     err_console.print(f"[bold yellow]warning:[/] {escape(str(message))}", highlight=False)
+
+
+def write_text(text: str, out: Path | None) -> None:
+    """``text`` to stdout, or into the file ``out`` (its folder made) with a ``Wrote`` line."""
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    err_console.print(f"Wrote {out}", highlight=False, markup=False)
 
 
 def say(message: str) -> None:

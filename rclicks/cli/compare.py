@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 import rclicks
-from rclicks.cli._ui import err_console, fail, out_console, warn
+from rclicks.cli._ui import fail, out_console, warn, write_text
 
 FORMATS = ("table", "markdown", "latex", "csv", "json", "html")
 
@@ -77,9 +77,4 @@ def compare_cmd(
         text = comparison_html(df)
         if out is None:
             out = Path(runs[0]) / "compare.html"
-    if out is None:
-        typer.echo(text, nl=False)
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
-        err_console.print(f"Wrote {out}", highlight=False, markup=False)
+    write_text(text, out)

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from rclicks.cli._ui import err_console, fail, out_console, warn
+from rclicks.cli._ui import err_console, fail, out_console, warn, write_text
 
 FORMATS = ("table", "markdown", "latex", "csv", "json", "html")
 
@@ -92,12 +92,7 @@ def report_cmd(
             text = to_csv(tables)
         else:
             text = to_json(tables, data, warnings)
-        if out is None:
-            typer.echo(text, nl=False)
-        else:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(text, encoding="utf-8")
-            err_console.print(f"Wrote {out}", highlight=False, markup=False)
+        write_text(text, out)
     if plots is not None:
         from rclicks.reports.plots import all_figures, save
 
