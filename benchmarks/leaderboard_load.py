@@ -5,18 +5,19 @@
 
 What it does (bounded: one server, loopback only, every request with a timeout):
 
-1. a benchmark run — ``demo-tiny`` (the demo scenes, distance, 2 groups + baseline, 3 clicks)
-   made here with ``rclicks eval`` unless ``--run`` names a finished benchmark run;
-2. ``--submissions`` + 1 distinct variants of it: the IoUs nudged by a different 1e-9 each
-   (so no two are duplicates), ``summary.json`` recomputed, each checked and bundled by
-   ``rclicks.leaderboard.submit.prepare``;
+1. ``--submissions`` + 1 honest runs of a benchmark — ``demo-tiny`` (the demo scenes,
+   distance, 2 groups + baseline, 3 clicks) unless ``--benchmark`` names another of
+   ``--registry`` — each with its own seed, so no two are duplicates; each checked and bundled
+   by ``rclicks.leaderboard.submit.prepare`` (masks included);
 3. ``rclicks leaderboard serve`` on 127.0.0.1 with a fresh SQLite file, one token, and one
    submission so that the pages have content;
 4. all at once (a barrier releases every thread together): ``--reads`` reads spread over
    ``/``, ``/submissions/1``, ``/api/leaderboard``, ``/api/benchmarks`` and
    ``/api/submissions/1``, and the other submissions;
-5. checks: every read 200, every submission 201, every accepted id in the database with its
-   bundle on disk (sha256 as recorded); prints latency percentiles per kind.
+5. checks: every read 200, every submission 201 and verified from its masks, every accepted
+   id in the database with its bundle on disk (sha256 as recorded); prints latency
+   percentiles per kind, the server's verification time per submission and per 1k clicks,
+   and the bundle sizes.
 
 Exit code 1 when any check fails.
 """
@@ -55,41 +56,17 @@ benchmarks:
 """
 
 
-def make_run(work: Path) -> tuple[Path, Path]:
-    reg = work / "registry.yaml"
-    reg.write_text(TINY)
-    out = work / "run"
-    cmd = [sys.executable, "-m", "rclicks.cli", "eval", "--benchmark", "demo-tiny",
-           "--registry", str(reg), "--out", str(out)]  # fmt: skip
-    subprocess.run(
-        cmd, check=True, capture_output=True, env={**os.environ, "RCLICKS_LOAD_PLUGINS": ""}
-    )
-    return reg, out
-
-
-def variants(run: Path, registry: Path, n: int, work: Path) -> list[bytes]:
-    """``n`` bundles of distinct (nudged) copies of ``run``, each passing the local checks."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
+def honest_runs(work: Path, registry: Path, benchmark: str, n: int) -> list[bytes]:
+    """``n`` bundles of runs of ``benchmark`` with seeds 0..n-1, each passing the local
+    checks."""
     import rclicks
     from rclicks.leaderboard.submit import prepare
 
-    table = pq.read_table(run / "per_click.parquet")
-    info = json.loads((run / "run.json").read_text())
     out = []
-    for i in range(n):
-        d = work / f"variant-{i}"
-        d.mkdir()
-        for f in ("run.json", "manifest.json"):
-            shutil.copy(run / f, d / f)
-        iou = pc.multiply(table["iou"], pa.scalar(1.0 - 1e-9 * (i + 1)))
-        t = table.set_column(table.schema.get_field_index("iou"), "iou", iou)
-        pq.write_table(t, d / "per_click.parquet")
-        summary = rclicks.summarize(t, info)
-        (d / "summary.json").write_text(json.dumps(summary))
-        out.append(prepare(d, name=f"load-{i}", registry=registry).bundle)
+    for seed in range(n):
+        run = work / f"run-{seed}"
+        rclicks.evaluate("geodesic", benchmark=benchmark, seed=seed, out=run, registry=registry)
+        out.append(prepare(run, name=f"load-{seed}", registry=registry).bundle)
     return out
 
 
@@ -152,8 +129,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--reads", type=int, default=200)
     ap.add_argument("--submissions", type=int, default=20)
-    ap.add_argument("--run", type=Path, help="a finished benchmark run (default: demo-tiny)")
-    ap.add_argument("--registry", type=Path, help="the registry of --run's benchmark")
+    ap.add_argument("--benchmark", default="demo-tiny", help="the benchmark to run")
+    ap.add_argument("--registry", type=Path, help="the registry of --benchmark")
     args = ap.parse_args()
     if not (0 < args.reads <= 2000 and 0 < args.submissions <= 200):
         raise SystemExit("keep it bounded: --reads <= 2000, --submissions <= 200")
@@ -162,14 +139,15 @@ def main() -> int:
     proc = None
     try:
         t0 = time.perf_counter()
-        if args.run:
-            run, registry = args.run, args.registry or ROOT / "registry.yaml"
-        else:
-            registry, run = make_run(work)
-        bundles = variants(run, registry, args.submissions + 1, work)
-        bench = json.loads((run / "run.json").read_text())["benchmark"]
-        print(f"prepared {len(bundles)} bundles of {bench} ({len(bundles[0])} bytes each) in "
-              f"{time.perf_counter() - t0:.1f} s")  # fmt: skip
+        registry = args.registry
+        if registry is None:
+            registry = work / "registry.yaml"
+            registry.write_text(TINY)
+        bench = args.benchmark
+        bundles = honest_runs(work, registry, bench, args.submissions + 1)
+        sizes = sorted(len(b) for b in bundles)
+        print(f"prepared {len(bundles)} bundles of {bench} (median {statistics.median(sizes):.0f}"
+              f" bytes) in {time.perf_counter() - t0:.1f} s")  # fmt: skip
 
         proc, port, log = start_server(work, registry)
         from rclicks.leaderboard.db import create_token, make_engine, session_factory
@@ -227,6 +205,11 @@ def main() -> int:
                 failures.append(f"submission {sid}: stored bundle differs from its sha256")
         if len(rows) != len(accepted):
             failures.append(f"{len(rows)} rows in the database, {len(accepted)} accepted")
+        checks = [r.verification or {} for r in rows.values()]
+        unverified = [sid for sid, r in rows.items() if (r.verification or {}).get("level")
+                      != "masks"]  # fmt: skip
+        if unverified:
+            failures.append(f"submissions {unverified} were not verified from their masks")
         engine.dispose()
 
         print(f"{len(jobs)} concurrent requests in {wall:.2f} s on loopback "
@@ -243,6 +226,16 @@ def main() -> int:
                   f"{pct(v, 99):>10.0f}{max(v):>10.0f}")  # fmt: skip
         mean = statistics.mean(groups["all reads"])
         print(f"mean read latency {mean:.0f} ms")
+        secs = [c["seconds"] for c in checks if "seconds" in c]
+        clicks = [c["clicks"] for c in checks if "clicks" in c]
+        if secs:
+            per_k = statistics.median(1000 * s / c for s, c in zip(secs, clicks))
+            print(
+                f"verification on the server: median {statistics.median(secs):.3f} s per "
+                f"submission of {clicks[0]} clicks, {per_k:.2f} s per 1k clicks (under load)"
+            )
+        print(f"bundle: median {statistics.median(sizes):.0f} bytes, "
+              f"{statistics.median(sizes) / clicks[0]:.0f} bytes per click")  # fmt: skip
         if failures:
             print(f"{len(failures)} FAILURE(S):")
             for f in failures[:20]:

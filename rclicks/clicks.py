@@ -77,6 +77,54 @@ def error_masks(
     return fn, fp
 
 
+class Target:
+    """One instance's ground truth, prepared once for the IoU and error regions of every
+    click (``ignore`` pixels count for neither)."""
+
+    def __init__(self, gt: np.ndarray, ignore: np.ndarray | None) -> None:
+        gt = np.asarray(gt, dtype=bool)
+        self.shape = (int(gt.shape[0]), int(gt.shape[1]))
+        self.gt = gt
+        self.valid = None if ignore is None else ~np.asarray(ignore, dtype=bool)
+        counted = gt if self.valid is None else gt & self.valid
+        self.count = int(np.count_nonzero(counted))
+        box = bbox(counted) or (0, 0, 0, 0)
+        self.box = box
+        y0, y1, x0, x1 = box
+        self.crop = counted[y0:y1, x0:x1]
+        self.outside_crop = ~self.crop
+        self.gt_idx = np.flatnonzero(counted)
+
+    def start(self) -> tuple[np.ndarray, np.ndarray]:
+        """The error regions of the empty prediction: FN = the object, no FP."""
+        return self.gt_idx, np.zeros(0, dtype=np.int64)
+
+    def evaluate(self, pred: np.ndarray) -> tuple[float, tuple[np.ndarray, np.ndarray]]:
+        """IoU of ``pred`` (bool H×W) and the flat indices of its FN and FP pixels.
+        ``pred`` is consumed (overwritten)."""
+        if self.valid is not None:
+            pred = pred & self.valid
+        y0, y1, x0, x1 = self.box
+        p = pred[y0:y1, x0:x1]
+        missed = np.greater(self.crop, p)  # gt and not pred
+        inter = self.count - int(np.count_nonzero(missed))
+        pred_count = int(np.count_nonzero(pred))
+        union = self.count + pred_count - inter
+        iou = inter / union if union else float("nan")
+        fn_local = np.flatnonzero(missed)
+        if fn_local.size:
+            ly, lx = np.divmod(fn_local, x1 - x0)
+            fn = (ly + y0) * self.shape[1] + (lx + x0)
+        else:
+            fn = fn_local.astype(np.int64)
+        if pred_count == inter:
+            fp = np.zeros(0, dtype=np.int64)
+        else:
+            p &= self.outside_crop  # what is left of pred is outside the object
+            fp = np.flatnonzero(pred)
+        return iou, (fn.astype(np.int64, copy=False), fp.astype(np.int64, copy=False))
+
+
 @dataclass
 class DistanceMap:
     """An error region and the exact L2 distance of each of its pixels to the nearest pixel

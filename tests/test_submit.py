@@ -118,7 +118,9 @@ def test_usage_errors_name_what_is_wrong(tiny_benchmark, tmp_path, monkeypatch):
     empty.mkdir()
     missing = run_cli(["submit", str(empty), "--dry-run"])
     assert missing.returncode == 1
-    assert "missing run.json, summary.json, per_click.parquet, manifest.json" in missing.stderr
+    assert "missing run.json, summary.json, per_click.parquet, masks.parquet, manifest.json" in (
+        missing.stderr
+    )
 
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))

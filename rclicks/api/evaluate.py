@@ -91,7 +91,8 @@ def expand_benchmark(
 
 def config_fingerprint(run: Mapping[str, Any]) -> dict[str, Any]:
     """What must be equal for ``resume`` to continue a run."""
-    return {k: run.get(k) for k in ("model", "simulators", "datasets", "protocol", "limit")}
+    keys = ("model", "simulators", "datasets", "protocol", "limit", "save_masks")
+    return {k: run.get(k, False if k == "save_masks" else None) for k in keys}
 
 
 # -- the API ------------------------------------------------------------------------------------
@@ -119,6 +120,7 @@ def evaluate(
     limit: int | None = None,
     prefetch: int | None = None,
     registry: str | os.PathLike | None = None,
+    save_masks: bool | None = None,
     progress: Progress | None = None,
     host: PluginHost | None = None,
 ) -> Run:
@@ -136,7 +138,9 @@ def evaluate(
     continues an interrupted one. ``workers``: processes on this machine (objects must pickle).
     ``limit``: the first N images of each dataset. ``prefetch``: samples decoded ahead in
     threads (default ``$RCLICKS_PREFETCH`` or 4; results never change). ``registry``: the
-    presets file. ``progress``: called as ``progress(event, info)`` with ``start``, ``sample``
+    presets file. ``save_masks``: keep the predicted mask after every click in
+    ``masks.parquet`` (default: for benchmark runs, which a leaderboard verifies with them).
+    ``progress``: called as ``progress(event, info)`` with ``start``, ``sample``
     and ``end``.
     """
     emit = progress or (lambda event, info: None)
@@ -160,6 +164,7 @@ def evaluate(
         baseline=bool(baseline) and bool(settings_of.get("baseline", True)),
     )
     device = resolve_device(device)
+    keep_masks = benchmark is not None if save_masks is None else bool(save_masks)
 
     # 1. every component, by name or object
     model_c = component("models", model, model_options, reg, host)
@@ -227,6 +232,7 @@ def evaluate(
         ],
         "protocol": asdict(settings),
         "limit": limit,
+        "save_masks": keep_masks,
         "benchmark": benchmark,
         "benchmark_protocol": settings_of.get("protocol") if benchmark else None,
         "device": device,
@@ -237,7 +243,7 @@ def evaluate(
 
     # 4. the run folder
     out_path = Path(out) if out is not None else default_out()
-    folder = RunFolder(out_path)
+    folder = RunFolder(out_path, masks=keep_masks)
     run_json = out_path / RUN_JSON
     if resume:
         if not run_json.is_file():

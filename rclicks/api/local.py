@@ -78,6 +78,7 @@ def _worker_init(
     settings: ProtocolSettings,
     device: str,
     out: str,
+    masks: bool = False,
 ) -> None:
     import rclicks.clicks  # noqa: F401 - sets OpenCV to one thread per worker
 
@@ -86,7 +87,7 @@ def _worker_init(
         simulators={c.name: c.build(device) for c in simulators},
         datasets={c.name: c.build() for c in datasets},
         settings=settings,
-        folder=RunFolder(out),
+        folder=RunFolder(out, masks),
     )
 
 
@@ -124,7 +125,15 @@ def run_workers(
                 workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_worker_init,
-                initargs=(model, simulators, datasets, settings, device, str(folder.path)),
+                initargs=(
+                    model,
+                    simulators,
+                    datasets,
+                    settings,
+                    device,
+                    str(folder.path),
+                    folder.masks,
+                ),
             ) as pool:
                 futures = [pool.submit(_worker_run, name, label, i) for name, label, i in work]
                 for f in as_completed(futures):

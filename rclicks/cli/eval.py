@@ -62,6 +62,13 @@ def eval_cmd(
     registry: Path | None = typer.Option(
         None, "--registry", help="Presets file (default registry.yaml)."
     ),
+    save_masks: bool | None = typer.Option(
+        None,
+        "--save-masks/--no-save-masks",
+        help="Keep the predicted mask after every click in masks.parquet (default: on for "
+        "--benchmark runs, which a leaderboard verifies with them; off otherwise).",
+        show_default=False,
+    ),
 ) -> None:
     """Run the RClicks protocol: baseline + clicking groups, NoC / Sample NoC / ΔSB / ΔGR."""
     from rclicks.plugins import get_host
@@ -90,13 +97,15 @@ def eval_cmd(
             limit=limit,
             prefetch=prefetch,
             registry=registry,
+            save_masks=save_masks,
             progress=progress,
         )
     out_console.print(results_table(run.summary))
     users = users_table(run.summary)
     if users is not None:
         out_console.print(users)
-    say(f"Wrote {run.path}/per_click.parquet ({run.clicks} clicks), summary.json, run.json")
+    masks = ", masks.parquet" if (run.path / "masks.parquet").is_file() else ""
+    say(f"Wrote {run.path}/per_click.parquet ({run.clicks} clicks){masks}, summary.json, run.json")
     failed = len(run.errors)
     if failed:
         warn(

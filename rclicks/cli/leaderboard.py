@@ -1,7 +1,9 @@
-"""``rclicks submit`` and ``rclicks leaderboard serve|token create|benchmark add``."""
+"""``rclicks submit`` and ``rclicks leaderboard serve|token create|list|revoke|benchmark
+add``."""
 
 from __future__ import annotations
 
+import datetime as _dt
 import os
 from pathlib import Path
 
@@ -101,6 +103,9 @@ def serve_cmd(
     no_build: bool = typer.Option(
         False, "--no-build", help="Do not build missing benchmark references at start-up."
     ),
+    verify_workers: int = typer.Option(
+        0, "--verify-workers", help="Processes that check submitted masks (0: up to 4)."
+    ),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
 ) -> None:
     """Serve the leaderboard (JSON API + HTML pages) with uvicorn."""
@@ -111,19 +116,24 @@ def serve_cmd(
     url, folder = _where(db, data_dir)
     if max_upload_mb <= 0:
         fail(f"--max-upload-mb must be > 0, got {max_upload_mb}")
+    if verify_workers < 0:
+        fail(f"--verify-workers must be >= 0, got {verify_workers}")
     settings = Settings(
         db_url=url,
         data_dir=folder,
         registry=str(registry) if registry else None,
         max_upload=int(max_upload_mb * (1 << 20)),
         build_references=not no_build,
+        verify_workers=verify_workers,
     )
     from rclicks.leaderboard.db import init_db, make_engine
 
     app = create_app(settings)
     init_db(make_engine(url))  # fail here, with a clear message, not inside uvicorn
     err_console.print(f"leaderboard: database {_safe_url(url)}, bundles in {settings.bundles}")
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    from rclicks.leaderboard.http import JSONErrorsH11Protocol
+
+    uvicorn.run(app, host=host, port=port, log_level=log_level, http=JSONErrorsH11Protocol)
 
 
 def _safe_url(url: str) -> str:
@@ -135,22 +145,101 @@ def _safe_url(url: str) -> str:
         return "(unparsable URL)"
 
 
-@token_app.command("create")
-def token_create_cmd(
-    name: str = typer.Argument(..., help="Who the token is for (unique)."),
-    db: str | None = _DB,
-    data_dir: Path | None = _DATA_DIR,
-) -> None:
-    """Create an upload token; it is printed once, on the last line (stored hashed)."""
-    from rclicks.leaderboard.db import create_token, init_db, make_engine, session_factory
+def parse_expiry(text: str | None, now: _dt.datetime | None = None) -> _dt.datetime | None:
+    """``30d``, ``12h``, ``90m`` from now, or an ISO date / time (UTC unless it says
+    otherwise); ``None`` for no expiry."""
+    if text is None:
+        return None
+    now = now or _dt.datetime.now(_dt.timezone.utc)
+    units = {"d": "days", "h": "hours", "m": "minutes"}
+    t = text.strip()
+    if t[-1:] in units and t[:-1].isdigit():
+        return now + _dt.timedelta(**{units[t[-1]]: int(t[:-1])})
+    try:
+        when = _dt.datetime.fromisoformat(t)
+    except ValueError:
+        fail(f"--expires {text!r}: give a duration (30d, 12h, 90m) or an ISO date (2027-01-31)")
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=_dt.timezone.utc)
+    if when <= now:
+        fail(f"--expires {text!r} is in the past")
+    return when
+
+
+def _sessions(db: str | None, data_dir: Path | None):
+    from rclicks.leaderboard.db import init_db, make_engine, session_factory
 
     url, _folder = _where(db, data_dir)
     engine = make_engine(url)
     init_db(engine)
-    with session_factory(engine)() as s:
-        token = create_token(s, name)
-    err_console.print(f"token for {name!r} (shown once; the database keeps only its hash):")
+    return session_factory(engine)
+
+
+@token_app.command("create")
+def token_create_cmd(
+    name: str = typer.Argument(..., help="Who the token is for (unique)."),
+    expires: str | None = typer.Option(
+        None, "--expires", help="Expiry: a duration (30d, 12h) or an ISO date. Default: never."
+    ),
+    db: str | None = _DB,
+    data_dir: Path | None = _DATA_DIR,
+) -> None:
+    """Create an upload token; it is printed once, on the last line (stored hashed)."""
+    from rclicks.leaderboard.db import create_token
+
+    when = parse_expiry(expires)
+    with _sessions(db, data_dir)() as s:
+        token = create_token(s, name, when)
+    until = f", valid until {when.isoformat(timespec='seconds')}" if when else ""
+    err_console.print(
+        f"token for {name!r}{until} (shown once; the database keeps only its hash):",
+        highlight=False,
+    )
     print(token)
+
+
+@token_app.command("list")
+def token_list_cmd(
+    db: str | None = _DB,
+    data_dir: Path | None = _DATA_DIR,
+    as_json: bool = typer.Option(False, "--json", help="JSON instead of a table."),
+) -> None:
+    """Every token: name, key id, created, expires, status (never a secret)."""
+    import json
+
+    from rich.table import Table
+
+    from rclicks.leaderboard.db import list_tokens
+
+    with _sessions(db, data_dir)() as s:
+        tokens = list_tokens(s)
+
+    def iso(when: _dt.datetime | None) -> str | None:
+        return None if when is None else when.isoformat(timespec="seconds")
+
+    rows = [{**t, **{k: iso(t[k]) for k in ("created", "expires", "revoked")}} for t in tokens]
+    if as_json:
+        print(json.dumps(rows, indent=1))
+        return
+    table = Table("name", "key id", "created", "expires", "status")
+    for t in rows:
+        table.add_row(t["name"], t["key_id"], t["created"], t["expires"] or "never", t["status"])
+    out_console.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke_cmd(
+    name: str = typer.Argument(..., help="The token's name (rclicks leaderboard token list)."),
+    db: str | None = _DB,
+    data_dir: Path | None = _DATA_DIR,
+) -> None:
+    """Revoke a token: from now on the server answers 401 to it."""
+    from rclicks.leaderboard.db import revoke_token
+
+    with _sessions(db, data_dir)() as s:
+        if not revoke_token(s, name):
+            fail(f"no token named {name!r} (rclicks leaderboard token list)")
+    out_console.print(f"revoked the token {name!r}", highlight=False)
 
 
 @benchmark_app.command("add")
@@ -160,25 +249,26 @@ def benchmark_add_cmd(
     data_dir: Path | None = _DATA_DIR,
     registry: Path | None = _REGISTRY,
 ) -> None:
-    """Build (or rebuild) a benchmark's reference instance list from the datasets on this
-    machine and store it, so the server checks coverage against it."""
+    """Build (or rebuild) a benchmark's reference and ground truth from the datasets on this
+    machine and store them, so the server checks coverage against the reference and every
+    submitted mask against the ground truth."""
     from rclicks.leaderboard.benchmarks import benchmark_spec, build_reference
-    from rclicks.leaderboard.db import BenchmarkRow, init_db, make_engine, session_factory
+    from rclicks.leaderboard.db import add_benchmark
 
-    url, _folder = _where(db, data_dir)
     reg_path = str(registry) if registry else None
     spec = benchmark_spec(name, reg_path)
-    reference = build_reference(spec, reg_path)
-    engine = make_engine(url)
-    init_db(engine)
-    with session_factory(engine).begin() as s:
-        row = s.get(BenchmarkRow, name) or BenchmarkRow(name=name)
-        row.spec, row.protocol = spec.as_dict(), spec.protocol
-        row.reference, row.problem = reference, None
-        s.add(row)
+    reference, truth = build_reference(spec, reg_path)
+    with _sessions(db, data_dir).begin() as s:
+        add_benchmark(s, spec, reference, truth, None)
     for d in reference["datasets"]:
         out_console.print(
             f"{name}: {d['dataset']}: {d['images']} images, {d['instances']} instances, "
             f"manifest sha256 {d['sha256']}",
             highlight=False,
         )
+    t = reference["truth"]
+    out_console.print(
+        f"{name}: ground truth of {t['instances']} instances stored ({t['codec']}, sha256 "
+        f"{t['sha256']})",
+        highlight=False,
+    )

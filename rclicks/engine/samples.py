@@ -16,17 +16,26 @@ from typing import Any, Protocol
 from rclicks.engine.plan import ProtocolSettings
 from rclicks.engine.trajectories import run_instance
 from rclicks.protocols import ClickSimulator, Dataset, ISModel, is_indexable
+from rclicks.runs.masks import empty_masks
 from rclicks.types import Sample, validate_sample
 
 
 class Journal(Protocol):
-    """Where finished work goes (see :class:`rclicks.runs.RunFolder`)."""
+    """Where finished work goes (see :class:`rclicks.runs.RunFolder`). ``masks``: whether it
+    keeps the predicted mask after every click (handed to ``write_instance``)."""
+
+    masks: bool
 
     def instance_done(self, dataset: str, sample_id: str, instance_id: str) -> bool: ...
 
     def sample_done(self, dataset: str, sample_id: str) -> bool: ...
 
-    def write_instance(self, key: tuple[str, str, str], rows: Mapping[str, list]) -> None: ...
+    def write_instance(
+        self,
+        key: tuple[str, str, str],
+        rows: Mapping[str, list],
+        masks: Mapping[str, list] | None = None,
+    ) -> None: ...
 
     def mark_sample(self, dataset: str, sample_id: str, instances: Sequence[str]) -> None: ...
 
@@ -118,6 +127,7 @@ def process_sample(
         return out
     for iid in todo:
         key = (dataset, sample.sample_id, iid)
+        masks = empty_masks() if getattr(journal, "masks", False) else None
         try:
             rows = run_instance(
                 model,
@@ -129,11 +139,12 @@ def process_sample(
                 settings,
                 key,
                 list(sample.instances),
+                masks,
             )
         except Exception as exc:  # noqa: BLE001 - journaled, the run goes on
             record_error(journal, out, iid, "predict", exc)
             continue
-        journal.write_instance(key, rows)
+        journal.write_instance(key, rows, masks)
         out.instances_done += 1
         out.clicks += len(rows["click"])
         if on_instance is not None:

@@ -18,7 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from rclicks.clicks import DistanceMap, bbox, click_side, click_step, distances_of, trajectory_rng
+from rclicks.clicks import (
+    DistanceMap,
+    Target,
+    click_side,
+    click_step,
+    distances_of,
+    trajectory_rng,
+)
 from rclicks.engine.densities import densities
 from rclicks.engine.plan import BASELINE, ProtocolSettings, TrajectorySpec, plan
 from rclicks.errors import PluginError
@@ -30,6 +37,7 @@ from rclicks.protocols import (
     is_replay,
     threshold_of,
 )
+from rclicks.runs.masks import encode_mask
 from rclicks.runs.schema import empty_rows
 from rclicks.types import Click
 
@@ -44,6 +52,7 @@ class _Traj:
     flat: list[int] = field(default_factory=list)  # the clicks as flat indices y * W + x
     state: Any = None
     script: list[Click] | None = None  # recorded clicks of a replay trajectory
+    pred: np.ndarray | None = None  # the last predicted mask (kept when masks are saved)
     samples: bool = field(init=False)  # does it ask its simulator for densities?
     deterministic: bool = field(init=False)
 
@@ -114,54 +123,6 @@ def predict_all(
     return probs, new_states
 
 
-class Target:
-    """One instance's ground truth, prepared once for the IoU and error regions of every
-    click (``ignore`` pixels count for neither)."""
-
-    def __init__(self, gt: np.ndarray, ignore: np.ndarray | None) -> None:
-        gt = np.asarray(gt, dtype=bool)
-        self.shape = (int(gt.shape[0]), int(gt.shape[1]))
-        self.gt = gt
-        self.valid = None if ignore is None else ~np.asarray(ignore, dtype=bool)
-        counted = gt if self.valid is None else gt & self.valid
-        self.count = int(np.count_nonzero(counted))
-        box = bbox(counted) or (0, 0, 0, 0)
-        self.box = box
-        y0, y1, x0, x1 = box
-        self.crop = counted[y0:y1, x0:x1]
-        self.outside_crop = ~self.crop
-        self.gt_idx = np.flatnonzero(counted)
-
-    def start(self) -> tuple[np.ndarray, np.ndarray]:
-        """The error regions of the empty prediction: FN = the object, no FP."""
-        return self.gt_idx, np.zeros(0, dtype=np.int64)
-
-    def evaluate(self, pred: np.ndarray) -> tuple[float, tuple[np.ndarray, np.ndarray]]:
-        """IoU of ``pred`` (bool H×W) and the flat indices of its FN and FP pixels.
-        ``pred`` is consumed (overwritten)."""
-        if self.valid is not None:
-            pred = pred & self.valid
-        y0, y1, x0, x1 = self.box
-        p = pred[y0:y1, x0:x1]
-        missed = np.greater(self.crop, p)  # gt and not pred
-        inter = self.count - int(np.count_nonzero(missed))
-        pred_count = int(np.count_nonzero(pred))
-        union = self.count + pred_count - inter
-        iou = inter / union if union else float("nan")
-        fn_local = np.flatnonzero(missed)
-        if fn_local.size:
-            ly, lx = np.divmod(fn_local, x1 - x0)
-            fn = (ly + y0) * self.shape[1] + (lx + x0)
-        else:
-            fn = fn_local.astype(np.int64)
-        if pred_count == inter:
-            fp = np.zeros(0, dtype=np.int64)
-        else:
-            p &= self.outside_crop  # what is left of pred is outside the object
-            fp = np.flatnonzero(pred)
-        return iou, (fn.astype(np.int64, copy=False), fp.astype(np.int64, copy=False))
-
-
 def run_instance(
     model: ISModel,
     embedding: Any,
@@ -172,10 +133,13 @@ def run_instance(
     settings: ProtocolSettings,
     key: tuple[str, str, str],
     instance_ids: Sequence[str] | None = None,
+    masks: dict[str, list] | None = None,
 ) -> dict[str, list]:
     """Every trajectory of one instance; returns its per-click rows as columns
     (:data:`rclicks.runs.ROW_SCHEMA`). ``key`` = (dataset label, sample id, instance id);
     ``instance_ids``: every instance of the sample (for replay simulators; default: this one).
+    ``masks``: columns of :data:`rclicks.runs.masks.MASK_SCHEMA` to append the predicted mask
+    after every click to (one row per click, in the order of the returned rows).
     """
     dataset, sample_id, instance_id = key
     target = Target(gt, ignore)
@@ -239,8 +203,22 @@ def run_instance(
         for t, prob, state in zip(live, probs, states):
             prob = as_prob(prob, (h, w), model)
             t.state = state
-            iou, t.errors = target.evaluate(prob > threshold)
+            pred = prob > threshold
+            if masks is not None:
+                masks["rle"].append(encode_mask(pred, t.pred))
+                t.pred, pred = pred, pred.copy()  # evaluate() consumes its argument
+            iou, t.errors = target.evaluate(pred)
             c = t.clicks[-1]
+            if masks is not None:
+                for name, value in zip(
+                    ("dataset", "sample_id", "instance_id", "simulator", "group", "repeat"),
+                    (dataset, sample_id, instance_id, t.spec.simulator, t.spec.group,
+                     t.spec.repeat),
+                ):  # fmt: skip
+                    masks[name].append(value)
+                masks["click"].append(k)
+                masks["height"].append(h)
+                masks["width"].append(w)
             rows["dataset"].append(dataset)
             rows["sample_id"].append(sample_id)
             rows["instance_id"].append(instance_id)

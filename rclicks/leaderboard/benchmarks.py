@@ -4,7 +4,8 @@ A benchmark (``registry.yaml``, section ``benchmarks``) names datasets, simulato
 protocol settings, with a protocol version. Its *reference* is built by whoever holds the
 data — the server, from the datasets it can read — and never taken from a submission: per
 dataset the manifest digest, and per sample its id, instance ids and a sha256 over its image,
-ground truth and size (see :func:`sample_sha256`).
+ground truth and size (see :func:`sample_sha256`); beside it the ground truth itself
+(:mod:`rclicks.leaderboard.truth`), against which every submitted mask is checked.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from rclicks.errors import BenchmarkError
+from rclicks.leaderboard.truth import TruthRecord, read_truth, truth_digest
 from rclicks.plugins.presets import Benchmark, load_registry
 
 #: protocol versions this rclicks knows how to check; a benchmark or a submission with
@@ -149,9 +151,13 @@ def benchmark_spec(name: str, registry_path: str | None = None) -> BenchmarkSpec
     return BenchmarkSpec.from_registry(reg.benchmarks[name])
 
 
-def build_reference(spec: BenchmarkSpec, registry_path: str | None = None) -> dict[str, Any]:
+def build_reference(
+    spec: BenchmarkSpec, registry_path: str | None = None
+) -> tuple[dict[str, Any], list[TruthRecord]]:
     """Read every dataset of ``spec`` on this machine (the same check ``rclicks eval`` runs)
-    and return its reference. Raises :class:`BenchmarkError` naming what is missing."""
+    and return its reference and its ground truth (every instance and ignore mask; the
+    reference records their digest under ``truth``). Raises :class:`BenchmarkError` naming
+    what is missing."""
     from rclicks.datasets.manifest import check_dataset
     from rclicks.plugins.host import get_host
     from rclicks.plugins.names import instantiate, resolve
@@ -161,7 +167,7 @@ def build_reference(spec: BenchmarkSpec, registry_path: str | None = None) -> di
         raise BenchmarkError(problem)
     registry = load_registry(registry_path)
     host = get_host()
-    manifests = {}
+    manifests, built = {}, {}
     for name in spec.datasets:
         try:
             ds = instantiate(resolve("datasets", name, {}, registry, host))
@@ -174,5 +180,17 @@ def build_reference(spec: BenchmarkSpec, registry_path: str | None = None) -> di
             raise BenchmarkError(
                 f"dataset {name!r} fails its check ({len(problems)} problem(s), e.g. {first})"
             )
-        manifests[name] = manifest
-    return reference_from_manifests(spec, manifests)
+        manifests[name], built[name] = manifest, ds
+    reference = reference_from_manifests(spec, manifests)
+    truth: list[TruthRecord] = []
+    for entry in reference["datasets"]:
+        try:
+            truth += read_truth(built[entry["name"]], entry["dataset"], entry)
+        except BenchmarkError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a loader failing on the second pass
+            raise BenchmarkError(
+                f"dataset {entry['name']!r}: reading its ground truth failed: {exc}"
+            ) from None
+    reference["truth"] = truth_digest(truth)
+    return reference, truth

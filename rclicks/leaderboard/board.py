@@ -103,7 +103,8 @@ def table(
         else:
             values = per[dataset]
         entries.append({**{k: s[k] for k in ("id", "name", "model", "paper", "code")},
-                        "created": s["created"], "metrics": values})  # fmt: skip
+                        "created": s["created"], "verified": s.get("verified", "rows only"),
+                        "metrics": values})  # fmt: skip
     present = [e for e in entries if e["metrics"][metric] is not None]
     absent = [e for e in entries if e["metrics"][metric] is None]
     sign = -1.0 if order == "desc" else 1.0

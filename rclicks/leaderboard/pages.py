@@ -1,10 +1,15 @@
 """The leaderboard's HTML pages, rendered on the server (no scripts, no external files):
-``/`` (one benchmark's table, sortable by dataset, simulator and metric through links) and
-``/submissions/{id}`` (one submission's details). Every submitted string is escaped."""
+``/`` (one benchmark's table, sortable by dataset, simulator and metric through links),
+``/submissions/{id}`` (one submission's details) and ``/docs`` (the API, from its OpenAPI
+schema). Every value is escaped, numbers included; the one style sheet is allowed by its hash
+in the Content-Security-Policy (:func:`style_hash`), so nothing else can style or script a
+page."""
 
 from __future__ import annotations
 
-from html import escape
+import base64
+import hashlib
+from html import escape as _escape
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,7 +21,7 @@ CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;
  margin:0;color:#1d2430;background:#f6f7f9}
 header{background:#1f3a5f;color:#fff;padding:14px 28px}
-header h1{margin:0;font-size:21px;font-weight:600}
+header h1{margin:0;font-size:21px;font-weight:600}header h1 a{color:#fff}
 header p{margin:2px 0 0;opacity:.8;font-size:13px}
 main{padding:18px 28px;max-width:1500px}
 a{color:#1f5fbf;text-decoration:none}a:hover{text-decoration:underline}
@@ -47,15 +52,26 @@ dt{color:#5b6472}dd{margin:0}
 """
 
 
+def escape(value: Any) -> str:
+    """Any value as HTML text (``None`` as an empty string)."""
+    return "" if value is None else _escape(str(value))
+
+
+def style_hash() -> str:
+    """The CSP source that allows exactly the pages' style sheet."""
+    digest = hashlib.sha256(CSS.encode()).digest()
+    return "sha256-" + base64.b64encode(digest).decode()
+
+
 def _page(title: str, body: str) -> str:
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         '<link rel="icon" href="data:,">'
         f"<title>{escape(title)}</title><style>{CSS}</style></head><body>"
-        '<header><h1><a href="/" style="color:#fff">rclicks leaderboard</a></h1>'
-        "<p>Interactive segmentation under real users' clicks — every number recomputed "
-        "from the submitted per-click rows</p></header>"
+        '<header><h1><a href="/">rclicks leaderboard</a></h1>'
+        "<p>Interactive segmentation under real users' clicks — every number recomputed by "
+        "this server from the submitted predictions and its own ground truth</p></header>"
         f"<main>{body}</main></body></html>"
     )
 
@@ -160,7 +176,10 @@ def index(benches: list, data: dict[str, Any] | None, error: str | None) -> str:
         vals = [e["metrics"][m.key] for e in entries if e["metrics"][m.key] is not None]
         if vals and m.key not in ("NoC@90_std", "dSB@90"):
             best[m.key] = max(vals) if m.higher_is_better else min(vals)
-    head = ['<th class="text">#</th><th class="text">Name</th><th class="text">Model</th>']
+    head = [
+        '<th class="text">#</th><th class="text">Name</th><th class="text">Model</th>'
+        '<th class="text" title="what this server checked">Verified</th>'
+    ]
     for m in board.METRICS:
         sorted_here = m.key == data["metric"]
         if sorted_here:
@@ -180,10 +199,11 @@ def index(benches: list, data: dict[str, Any] | None, error: str | None) -> str:
     rows = []
     for e in entries:
         cells = [
-            f'<td class="text">{e["rank"]}</td>',
+            f'<td class="text">{escape(e["rank"])}</td>',
             f'<td class="name"><a class="submission" href="{escape(e["url"])}">'
             f"{escape(e['name'])}</a></td>",
             f'<td class="text">{escape(e["model"])}</td>',
+            f'<td class="text verified">{_badge(e.get("verified"))}</td>',
         ]
         for m in board.METRICS:
             v = e["metrics"][m.key]
@@ -192,7 +212,7 @@ def index(benches: list, data: dict[str, Any] | None, error: str | None) -> str:
         cells.append(f'<td class="text">{_link(e["paper"], "paper ↗")}</td>')
         cells.append(f'<td class="text">{_link(e["code"], "code ↗")}</td>')
         cells.append(f"<td>{escape(e['created'][:10])}</td>")
-        rows.append(f'<tr data-submission-id="{e["id"]}">{"".join(cells)}</tr>')
+        rows.append(f'<tr data-submission-id="{escape(e["id"])}">{"".join(cells)}</tr>')
     parts.append(
         f'<table id="board"><thead><tr>{"".join(head)}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table>"
@@ -205,6 +225,28 @@ def index(benches: list, data: dict[str, Any] | None, error: str | None) -> str:
         '<a href="/docs">API</a></p>'
     )
     return _page(f"{data['benchmark']} — rclicks leaderboard", "".join(parts))
+
+
+def _badge(label: str | None) -> str:
+    if label and label.startswith("masks"):
+        return f'<span class="badge" title="{escape(label)}">✓ masks</span>'
+    return f'<span class="badge off" title="{escape(label)}">rows only</span>'
+
+
+def _verified(sub: dict[str, Any]) -> str:
+    v = sub.get("verification") or {}
+    if v.get("level") == "masks":
+        trajectories, clicks = int(v.get("trajectories", 0)), int(v.get("clicks", 0))
+        return (
+            f"{_badge(sub.get('verified'))} every IoU recomputed from the submitted masks "
+            "against this server's ground truth and every click re-derived "
+            f"({trajectories:,} trajectories, {clicks:,} clicks, in "
+            f"{escape(v.get('seconds'))} s)"
+        )
+    return (
+        f"{_badge(sub.get('verified'))} metrics recomputed from the submitted rows; the IoUs "
+        "and clicks themselves were not checked"
+    )
 
 
 RESULT_KEYS = (
@@ -228,10 +270,11 @@ def submission(sub: dict[str, Any], spec: dict[str, Any] | None) -> str:
         ("Settings", escape(", ".join(f"{k} {v}" for k, v in proto.items()))),
         ("Device", escape(str(run.get("device")))),
         ("Run", escape(f"{run.get('started')} → {run.get('finished')}")),
-        ("Clicks", f"{sub['clicks']:,}"),
+        ("Clicks", escape(f"{sub['clicks']:,}")),
+        ("Verified", _verified(sub)),
     ]  # fmt: skip
     body = [
-        f'<h2 id="submission-name">#{sub["id"]} {escape(sub["name"])}</h2><dl>',
+        f'<h2 id="submission-name">#{escape(sub["id"])} {escape(sub["name"])}</h2><dl>',
         *(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in info),
         "</dl>",
         "<h2>Results (recomputed by the server)</h2>",
@@ -248,7 +291,7 @@ def submission(sub: dict[str, Any], spec: dict[str, Any] | None) -> str:
             if k == "SPC" and v is not None:
                 cells.append(f"<td>{v * 1000:.2f} ms</td>")
             elif k == "instances":
-                cells.append(f"<td>{v}</td>")
+                cells.append(f"<td>{escape(v)}</td>")
             else:
                 cells.append(f"<td>{fmt(k, v)}</td>")
         body.append(
@@ -262,7 +305,7 @@ def submission(sub: dict[str, Any], spec: dict[str, Any] | None) -> str:
     for d in run.get("datasets") or []:
         body.append(
             f'<tr><td class="text">{escape(str(d.get("dataset")))}</td>'
-            f"<td>{d.get('samples')}</td><td>{d.get('instances')}</td>"
+            f"<td>{escape(d.get('samples'))}</td><td>{escape(d.get('instances'))}</td>"
             f'<td class="text hash">{escape(str(d.get("manifest_sha256")))}</td></tr>'
         )
     body.append("</tbody></table>")
@@ -270,12 +313,12 @@ def submission(sub: dict[str, Any], spec: dict[str, Any] | None) -> str:
                 '<th>Bytes</th><th class="text">sha256</th></tr></thead><tbody>')  # fmt: skip
     for name, f in sorted((sub.get("files") or {}).items()):
         body.append(
-            f'<tr><td class="text">{escape(name)}</td><td>{f.get("bytes")}</td>'
+            f'<tr><td class="text">{escape(name)}</td><td>{escape(f.get("bytes"))}</td>'
             f'<td class="text hash">{escape(str(f.get("sha256")))}</td></tr>'
         )
     body.append(
-        f'<tr><td class="text"><a href="/api/submissions/{sub["id"]}/bundle">bundle (zip)</a>'
-        f'</td><td>{sub["bundle_bytes"]}</td><td class="text hash">'
+        f'<tr><td class="text"><a href="/api/submissions/{escape(sub["id"])}/bundle">'
+        f'bundle (zip)</a></td><td>{escape(sub["bundle_bytes"])}</td><td class="text hash">'
         f"{escape(sub['bundle_sha256'])}</td></tr></tbody></table>"
     )
     plugins = sub.get("plugins") or {}
@@ -292,7 +335,46 @@ def submission(sub: dict[str, Any], spec: dict[str, Any] | None) -> str:
             )
         body.append("</tbody></table>")
     body.append(
-        f'<p class="meta"><a href="/api/submissions/{sub["id"]}">JSON</a> · '
+        f'<p class="meta"><a href="/api/submissions/{escape(sub["id"])}">JSON</a> · '
         f'<a href="{escape(_q(benchmark=sub["benchmark"]))}">back to the leaderboard</a></p>'
     )
     return _page(f"#{sub['id']} {sub['name']} — rclicks leaderboard", "".join(body))
+
+
+def api_docs(schema: dict[str, Any]) -> str:
+    """``/docs``: every operation of the OpenAPI schema, its parameters and answers."""
+    body = [
+        "<h2>API</h2>",
+        '<p class="meta">Machine-readable schema: <a href="/openapi.json">/openapi.json</a>. '
+        'Every error is JSON <code>{"detail": "..."}</code>.</p>',
+    ]
+    for path, ops in sorted((schema.get("paths") or {}).items()):
+        for method, op in ops.items():
+            body.append(
+                f'<h2 class="op"><code>{escape(method.upper())} {escape(path)}</code> '
+                f"{escape(op.get('summary'))}</h2>"
+            )
+            if op.get("description"):
+                body.append(f'<p class="meta">{escape(op["description"])}</p>')
+            params = op.get("parameters") or []
+            if params:
+                body.append(
+                    '<table class="params"><thead><tr><th class="text">Parameter</th>'
+                    '<th class="text">In</th><th class="text">Required</th>'
+                    '<th class="text">Description</th></tr></thead><tbody>'
+                )
+                for p in params:
+                    body.append(
+                        f'<tr><td class="text"><code>{escape(p.get("name"))}</code></td>'
+                        f'<td class="text">{escape(p.get("in"))}</td>'
+                        f'<td class="text">{"yes" if p.get("required") else "no"}</td>'
+                        f'<td class="text">{escape(p.get("description"))}</td></tr>'
+                    )
+                body.append("</tbody></table>")
+            if op.get("requestBody"):
+                kinds = ", ".join((op["requestBody"].get("content") or {}).keys())
+                body.append(f'<p class="meta">Body: <code>{escape(kinds)}</code></p>')
+            responses = (op.get("responses") or {}).items()
+            answers = ", ".join(f"{code} {r.get('description', '')}" for code, r in responses)
+            body.append(f'<p class="meta">Answers: {escape(answers)}</p>')
+    return _page("API — rclicks leaderboard", "".join(body))

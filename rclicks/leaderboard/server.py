@@ -1,6 +1,6 @@
 """``rclicks leaderboard serve``: the leaderboard as an ASGI app (FastAPI) over SQLAlchemy.
 
-JSON API (schema at ``/openapi.json``, docs at ``/docs``)::
+JSON API (schema at ``/openapi.json``, a plain page of it at ``/docs``)::
 
     GET  /api/benchmarks                      benchmarks, protocol versions, reference digests
     GET  /api/leaderboard?benchmark=NAME      ranked submissions (dataset, simulator, metric)
@@ -8,8 +8,15 @@ JSON API (schema at ``/openapi.json``, docs at ``/docs``)::
     GET  /api/submissions/{id}/bundle         the stored bundle
     POST /api/submissions                     a bundle (application/zip), Bearer token
 
-HTML: ``/`` (the leaderboard, sortable by dataset and metric) and ``/submissions/{id}``.
-Every error is JSON ``{"detail": "..."}`` with a 4xx status naming what is wrong.
+HTML: ``/`` (the leaderboard, sortable by dataset and metric), ``/submissions/{id}`` and
+``/docs``, rendered on the server: no scripts, nothing loaded from elsewhere. Every response
+carries a Content-Security-Policy that forbids scripts and outside loads, and
+``X-Content-Type-Options: nosniff``. Every error is JSON ``{"detail": "..."}`` with a 4xx
+status naming what is wrong.
+
+A submission is ranked only on what the server recomputed: every metric from the rows, every
+IoU from the submitted masks against the server's own ground truth, every click re-derived
+(:mod:`rclicks.leaderboard.verify`); each entry says what was verified.
 """
 
 from __future__ import annotations
@@ -18,8 +25,11 @@ import datetime as _dt
 import hashlib
 import json
 import logging
+import os
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -36,18 +46,21 @@ from starlette.requests import ClientDisconnect
 
 from rclicks.errors import BenchmarkError, BundleError, SubmissionError
 from rclicks.leaderboard import board
-from rclicks.leaderboard.benchmarks import BenchmarkSpec, build_reference
+from rclicks.leaderboard.benchmarks import BenchmarkSpec, build_reference, reference_instances
 from rclicks.leaderboard.bundle import read_bundle
 from rclicks.leaderboard.db import (
     BenchmarkRow,
     Submission,
+    TruthRow,
+    add_benchmark,
+    check_token,
     init_db,
+    load_truth,
     make_engine,
     session_factory,
-    verify_token,
 )
 from rclicks.leaderboard.store import BundleStore
-from rclicks.leaderboard.validate import check_files
+from rclicks.leaderboard.validate import check_files, read_run
 
 log = logging.getLogger("rclicks.leaderboard")
 
@@ -61,8 +74,9 @@ class Settings:
     data_dir: Path
     registry: str | None = None
     max_upload: int = DEFAULT_MAX_UPLOAD  # bytes of one upload (the zip)
-    max_uncompressed: int = 0  # bytes a bundle may unpack to (0: 8 × max_upload)
+    max_uncompressed: int = 0  # bytes a bundle may unpack to (0: 2 × max_upload + 16 MiB)
     build_references: bool = True  # build missing references from the datasets at start-up
+    verify_workers: int = 0  # processes that check submitted masks (0: up to 4, by CPUs)
 
     @property
     def bundles(self) -> Path:
@@ -71,6 +85,50 @@ class Settings:
 
 def default_db_url(data_dir: Path) -> str:
     return f"sqlite:///{(Path(data_dir) / 'leaderboard.db').resolve()}"
+
+
+# --- every response ---------------------------------------------------------------------
+
+
+def _csp() -> str:
+    from rclicks.leaderboard.pages import style_hash
+
+    return (
+        "default-src 'none'; "
+        f"style-src '{style_hash()}'; "
+        "img-src data:; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": _csp(),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+class SecurityHeaders:
+    """ASGI middleware: :data:`SECURITY_HEADERS` on every response."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.headers = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                names = {k for k, _ in self.headers}
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
+                message = {**message, "headers": kept + self.headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 # --- API models -----------------------------------------------------------------------------
@@ -118,6 +176,7 @@ class EntryOut(BaseModel):
     paper: str | None
     code: str | None
     created: str
+    verified: str
     metrics: dict[str, float | None]
 
 
@@ -153,6 +212,8 @@ class SubmissionOut(BaseModel):
     bundle_bytes: int
     rows_sha256: str
     clicks: int
+    verified: str
+    verification: dict[str, Any] | None
 
 
 class SubmissionCreated(BaseModel):
@@ -160,6 +221,7 @@ class SubmissionCreated(BaseModel):
     url: str
     benchmark: str
     name: str
+    verified: str
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -169,10 +231,21 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 # --- benchmarks -----------------------------------------------------------------------------
 
 
+def _has_truth(s, row: BenchmarkRow) -> bool:
+    """The reference records its ground truth and the truth table holds all of it."""
+    truth = (row.reference or {}).get("truth")
+    if not truth:
+        return False
+    stored = s.scalar(
+        select(func.count()).select_from(TruthRow).where(TruthRow.benchmark == row.name)
+    )
+    return stored == truth.get("instances") == len(reference_instances(row.reference))
+
+
 def sync_benchmarks(sessions, registry: str | None, build: bool = True) -> None:
     """Bring the benchmarks table in line with ``registry.yaml``: a benchmark whose spec
-    changed, or that has no reference yet, gets its reference (re)built from the datasets
-    this server can read; one that cannot be built is listed with the reason."""
+    changed, or that has no reference or ground truth yet, gets them (re)built from the
+    datasets this server can read; one that cannot be built is listed with the reason."""
     from rclicks.plugins.presets import load_registry
 
     reg = load_registry(registry)
@@ -180,25 +253,26 @@ def sync_benchmarks(sessions, registry: str | None, build: bool = True) -> None:
         for b in reg.benchmarks.values():
             spec = BenchmarkSpec.from_registry(b)
             row = s.get(BenchmarkRow, spec.name)
-            if row is not None and row.spec == spec.as_dict() and row.reference is not None:
+            if (
+                row is not None
+                and row.spec == spec.as_dict()
+                and row.reference is not None
+                and _has_truth(s, row)
+            ):
                 continue
-            reference, problem = None, spec.problem()
+            reference, truth, problem = None, None, spec.problem()
             if problem is None and build:
                 try:
-                    reference = build_reference(spec, registry)
+                    reference, truth = build_reference(spec, registry)
                 except BenchmarkError as exc:
                     problem = str(exc)
             elif problem is None:
                 problem = "no reference built yet (rclicks leaderboard benchmark add)"
-            if row is None:
-                row = BenchmarkRow(name=spec.name)
-                s.add(row)
-            row.spec, row.protocol = spec.as_dict(), spec.protocol
-            row.reference, row.problem = reference, problem
+            add_benchmark(s, spec, reference, truth, problem)
             if problem:
                 log.warning("benchmark %s is not accepting submissions: %s", spec.name, problem)
             else:
-                log.info("benchmark %s: reference built", spec.name)
+                log.info("benchmark %s: reference and ground truth built", spec.name)
         s.commit()
 
 
@@ -208,7 +282,7 @@ def _benchmark_out(row: BenchmarkRow, count: int) -> BenchmarkOut:
     return BenchmarkOut(
         **{k: spec[k] for k in ("name", "protocol", "datasets", "simulators")},
         **{k: spec[k] for k in ("groups", "repeats", "max_clicks", "baseline")},
-        accepting=ref is not None and row.problem is None,
+        accepting=ref is not None and row.problem is None and bool(ref.get("truth")),
         problem=row.problem,
         reference=None
         if ref is None
@@ -228,8 +302,17 @@ def _submission_dict(sub: Submission) -> dict[str, Any]:
         "paper": sub.paper,
         "code": sub.code,
         "created": _iso(sub.created),
+        "verified": verified_label(sub.verification),
         "results": sub.results,
     }
+
+
+def verified_label(verification: dict[str, Any] | None) -> str:
+    """What the server checked, in words: ``masks`` (every IoU recomputed from the masks,
+    every click re-derived), else ``rows`` (metrics recomputed from the rows only)."""
+    if verification and verification.get("level") == "masks":
+        return "masks: every IoU and click"
+    return "rows only"
 
 
 def _iso(when: _dt.datetime | None) -> str:
@@ -255,7 +338,17 @@ def create_app(settings: Settings) -> FastAPI:
     engine = make_engine(settings.db_url)
     sessions = session_factory(engine)
     store = BundleStore(settings.bundles)
-    max_unpacked = settings.max_uncompressed or 8 * settings.max_upload
+    max_unpacked = settings.max_uncompressed or 2 * settings.max_upload + 16 * MiB
+    workers = settings.verify_workers or min(4, os.cpu_count() or 1)
+    pools: list[ProcessPoolExecutor] = []
+
+    def verify_pool() -> ProcessPoolExecutor | None:
+        """The processes that check masks, started with the first submission."""
+        if workers <= 1:
+            return None
+        if not pools:
+            pools.append(ProcessPoolExecutor(workers, mp_context=get_context("spawn")))
+        return pools[0]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -270,15 +363,21 @@ def create_app(settings: Settings) -> FastAPI:
 
         await run_in_threadpool(start)
         yield
+        for pool in pools:
+            pool.shutdown(cancel_futures=True)
         engine.dispose()
 
     app = FastAPI(
         title="rclicks leaderboard",
         version="1",
         description="Submissions of rclicks benchmark runs; every metric is recomputed "
-        "from the submitted per-click rows.",
+        "from the submitted per-click rows, every IoU from the submitted masks against the "
+        "server's ground truth, and every click re-derived.",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load scripts from a CDN; /docs is our own page
+        redoc_url=None,
     )
+    app.add_middleware(SecurityHeaders)
     app.state.settings = settings
     app.state.sessions = sessions
     app.state.store = store
@@ -300,7 +399,9 @@ def create_app(settings: Settings) -> FastAPI:
     @app.exception_handler(Exception)
     async def _server_error(request: Request, exc: Exception) -> JSONResponse:
         log.exception("internal error on %s %s", request.method, request.url.path)
-        return JSONResponse({"detail": "internal server error"}, status_code=500)
+        return JSONResponse(
+            {"detail": "internal server error"}, status_code=500, headers=SECURITY_HEADERS
+        )
 
     # --- reads ------------------------------------------------------------------------------
 
@@ -374,6 +475,7 @@ def create_app(settings: Settings) -> FastAPI:
         return {
             **{c: getattr(sub, c) for c in SubmissionOut.model_fields if hasattr(sub, c)},
             "created": _iso(sub.created),
+            "verified": verified_label(sub.verification),
             "url": str(request.url_for("submission_page", submission_id=sub.id)),
         }
 
@@ -420,37 +522,37 @@ def create_app(settings: Settings) -> FastAPI:
                 headers={"WWW-Authenticate": "Bearer"},
             )
         with sessions() as s:
-            name = verify_token(s, token.strip())
+            name, status = check_token(s, token.strip())
         if name is None:
-            raise HTTPException(401, "invalid token", headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(401, f"{status} token", headers={"WWW-Authenticate": "Bearer"})
         return name
 
     def accept(part: Path, bundle_sha: str, size: int, who: str) -> Submission:
         """Validate the uploaded bundle; store it and its row, or nothing."""
         files = read_bundle(part, max_unpacked)
-        try:
-            claim = json.loads(files["run.json"]).get("benchmark")
-        except (ValueError, AttributeError, UnicodeDecodeError):
-            raise BundleError("run.json: not a valid JSON object") from None
+        claim = read_run(files).benchmark  # typed and bounded before any lookup
         with sessions() as s:
-            row = s.get(BenchmarkRow, claim) if isinstance(claim, str) else None
+            row = s.get(BenchmarkRow, claim) if claim is not None else None
             if row is None:
                 names = ", ".join(s.scalars(select(BenchmarkRow.name)))
                 raise SubmissionError(
                     f"run.json: benchmark {claim!r} is not on this leaderboard (it has: {names})"
                 )
-            if row.reference is None or row.problem:
+            if row.reference is None or row.problem or not _has_truth(s, row):
                 raise SubmissionError(
-                    f"benchmark {row.name!r} is not accepting submissions: {row.problem}"
+                    f"benchmark {row.name!r} is not accepting submissions: "
+                    f"{row.problem or 'no ground truth on this server'}"
                 )
             spec, reference = BenchmarkSpec.from_dict(row.spec), row.reference
-        checked = check_files(files, spec, reference)
+            truth = load_truth(s, spec.name)
+        checked = check_files(files, spec, reference, truth, verify_pool())
+        del truth
         with sessions() as s:
             same = Submission.rows_sha256 == checked.rows_sha256
             dup = s.scalar(select(Submission.id).where(same))
         if dup is not None:
             raise SubmissionError(f"duplicate: these results were already submitted (#{dup})", 409)
-        manifest = json.loads(files["MANIFEST.json"])
+        bundle = checked.bundle.model_dump()
         final = store.commit(part)
         try:
             with sessions.begin() as s:
@@ -462,16 +564,17 @@ def create_app(settings: Settings) -> FastAPI:
                     paper=checked.meta.paper,
                     code=checked.meta.code,
                     submitted_by=who,
-                    rclicks=manifest.get("rclicks"),
-                    plugins=manifest.get("plugins") or {},
+                    rclicks=bundle["rclicks"],
+                    plugins=bundle["plugins"],
                     run=_run_record(checked.run),
                     results=checked.results,
-                    files=manifest["files"],
+                    files=bundle["files"],
                     rows_sha256=checked.rows_sha256,
                     bundle_sha256=bundle_sha,
                     bundle_file=final.name,
                     bundle_bytes=size,
                     clicks=checked.clicks,
+                    verification=checked.verification,
                 )
                 s.add(sub)
                 s.flush()
@@ -538,12 +641,24 @@ def create_app(settings: Settings) -> FastAPI:
         url = str(request.url_for("submission_page", submission_id=sub.id))
         log.info("submission #%d (%s) accepted from %s", sub.id, sub.name, who)
         return JSONResponse(
-            {"id": sub.id, "url": url, "benchmark": sub.benchmark, "name": sub.name},
+            {
+                "id": sub.id,
+                "url": url,
+                "benchmark": sub.benchmark,
+                "name": sub.name,
+                "verified": verified_label(sub.verification),
+            },
             status_code=201,
             headers={"Location": url},
         )
 
     # --- pages ------------------------------------------------------------------------------
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def docs_page() -> HTMLResponse:
+        from rclicks.leaderboard import pages
+
+        return HTMLResponse(pages.api_docs(app.openapi()))
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index_page(

@@ -16,7 +16,7 @@ from typing import Any
 
 from rclicks.errors import BundleError, SubmitError
 from rclicks.leaderboard.benchmarks import BenchmarkSpec
-from rclicks.leaderboard.bundle import RUN_FILES, build_bundle, read_bundle
+from rclicks.leaderboard.bundle import MASKS, RUN_FILES, build_bundle, read_bundle
 from rclicks.leaderboard.validate import Checked, check_files
 
 TOKEN_ENV = "RCLICKS_TOKEN"
@@ -33,10 +33,16 @@ def run_files(run_dir: Path) -> dict[str, bytes]:
     if not run_dir.is_dir():
         raise SubmitError(f"{run_dir}: not a run folder")
     missing = [n for n in RUN_FILES if not (run_dir / n).is_file()]
+    if missing == [MASKS]:
+        raise SubmitError(
+            f"{run_dir}: no {MASKS} — the leaderboard recomputes every IoU from the predicted "
+            "masks; re-run with `rclicks eval --benchmark NAME --save-masks` (the default for "
+            "benchmark runs since rclicks kept masks)"
+        )
     if missing:
         raise SubmitError(
-            f"{run_dir}: missing {', '.join(missing)} (a finished `rclicks eval` run folder "
-            "holds run.json, summary.json, per_click.parquet and manifest.json)"
+            f"{run_dir}: missing {', '.join(missing)} (a finished `rclicks eval --benchmark` "
+            f"run folder holds {', '.join(RUN_FILES)})"
         )
     return {n: (run_dir / n).read_bytes() for n in RUN_FILES}
 
@@ -81,7 +87,7 @@ def prepare(
     return Prepared(bundle, checked)
 
 
-def upload(url: str, bundle: bytes, token: str, timeout: float = 300.0) -> dict[str, Any]:
+def upload(url: str, bundle: bytes, token: str, timeout: float = 3600.0) -> dict[str, Any]:
     """POST the bundle to ``URL/api/submissions``; the server's JSON answer."""
     endpoint = url.rstrip("/") + "/api/submissions"
     req = urllib.request.Request(

@@ -1,7 +1,10 @@
 """Every check a submission goes through, in order; shared by ``rclicks submit`` (against the
-run's own manifest) and the server (against the reference it built from its own data).
+run's own manifest) and the server (against the reference and ground truth it built from its
+own data).
 
-1. the files parse: JSON, the ``per_click.parquet`` schema (400 when not);
+1. the files parse: JSON within bounds, every field by type and length (the pydantic models
+   below; strings never hold NUL bytes, so SQLite and PostgreSQL store the same), the
+   parquet files' row counts and sizes from their metadata, then their schemas (400);
 2. the run claims the benchmark and a known protocol version, with its exact settings: the
    same datasets, simulators, groups, repeats, max_clicks, baseline, no ``--limit``, no
    failed instance (422);
@@ -9,7 +12,13 @@ run's own manifest) and the server (against the reference it built from its own 
    with every trajectory of the benchmark, each with clicks 1..K — nothing missing, nothing
    extra (422);
 4. every metric, recomputed from the rows with :func:`rclicks.summarize`, equals
-   ``summary.json`` (422).
+   ``summary.json`` (422);
+5. with the ground truth (the server): every IoU recomputed from the submitted masks and
+   every click re-derived (:mod:`rclicks.leaderboard.verify`, 422).
+
+Extra fields: ``run.json`` and the dataset ``manifest.json`` may hold fields this version
+does not know; they are ignored and never stored. ``MANIFEST.json``, ``submission.json`` and
+the protocol settings forbid them.
 """
 
 from __future__ import annotations
@@ -17,13 +26,22 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    ValidationError,
+)
 
 from rclicks.errors import BundleError, RunError, SubmissionError
 from rclicks.leaderboard.benchmarks import (
@@ -33,6 +51,8 @@ from rclicks.leaderboard.benchmarks import (
     reference_instances,
     sample_sha256,
 )
+from rclicks.leaderboard.bundle import BUNDLE_FORMAT, MASKS, MEMBERS
+from rclicks.runs.masks import MASK_SCHEMA
 from rclicks.runs.schema import ROW_SCHEMA, SORT_KEYS, table_columns
 from rclicks.runs.summary import summarize
 
@@ -40,75 +60,138 @@ REL_TOL = 1e-9
 ABS_TOL = 1e-12
 _TRAJ_KEYS = ["dataset", "sample_id", "instance_id", "simulator", "group", "repeat"]
 
+#: bounds on the JSON files: nesting depth, and the longest string anywhere in them
+MAX_DEPTH = 12
+MAX_STRING = 4096
+#: uncompressed bytes one per-click row may take in per_click.parquet
+ROW_BYTES = 512
+
 
 # --- the parts of the files that are checked ------------------------------------------------
 
 
-class _Loose(BaseModel):
-    model_config = ConfigDict(extra="allow")
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL bytes")
+    return value
 
 
-class ProtocolSettings(BaseModel):
+def _text(max_length: int, min_length: int = 0) -> Any:
+    return Annotated[
+        str,
+        StringConstraints(min_length=min_length, max_length=max_length),
+        AfterValidator(_no_nul),
+    ]
+
+
+Name = _text(200, 1)  # names of models, datasets, simulators, benchmarks, plugins
+Short = _text(64)  # versions, statuses, devices, times
+Long = _text(500)
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+Count = Annotated[StrictInt, Field(ge=0, le=2**40)]
+Options = Annotated[dict[str, Any], Field(max_length=100)]
+
+
+class _Ignore(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class _Forbid(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    groups: int
-    repeats: int
-    max_clicks: int
-    seed: int
-    baseline: bool
 
 
-class _Named(_Loose):
-    name: str
+class ProtocolSettings(_Forbid):
+    groups: Annotated[StrictInt, Field(ge=1, le=1000)]
+    repeats: Annotated[StrictInt, Field(ge=1, le=1000)]
+    max_clicks: Annotated[StrictInt, Field(ge=1, le=1000)]
+    seed: Annotated[StrictInt, Field(ge=-(2**63), lt=2**63)]
+    baseline: StrictBool
+
+
+class PluginJson(_Forbid):
+    distribution: Name | None = None
+    version: Short | None = None
+    status: Short | None = None
+
+
+Plugins = Annotated[dict[Name, PluginJson], Field(max_length=200)]
+
+
+class _Named(_Ignore):
+    name: Name
+    options: Options = {}
 
 
 class _RunDataset(_Named):
-    dataset: str
-    manifest_sha256: str
+    dataset: Name
+    manifest_sha256: Sha256
+    samples: Count
+    instances: Count
 
 
-class RunJson(_Loose):
-    rclicks: str | None = None
-    plugins: dict[str, dict[str, Any]] = {}
+class RunJson(_Ignore):
+    rclicks: Short | None = None
+    plugins: Plugins = {}
     model: _Named
-    simulators: list[_Named]
-    datasets: list[_RunDataset]
+    simulators: Annotated[list[_Named], Field(min_length=1, max_length=50)]
+    datasets: Annotated[list[_RunDataset], Field(min_length=1, max_length=50)]
     protocol: ProtocolSettings
-    limit: int | None
-    benchmark: str | None = None
-    benchmark_protocol: str | None = None
-    status: str
-    errors: int = 0
+    limit: Count | None
+    save_masks: StrictBool = False
+    benchmark: Name | None = None
+    benchmark_protocol: Short | None = None
+    status: Short
+    errors: Count = 0
+    device: Short | None = None
+    workers: Count | None = None
+    started: Short | None = None
+    finished: Short | None = None
+    python: Short | None = None
+    platform: Long | None = None
+    numpy: Short | None = None
+    torch: Short | None = None
 
 
-class SummaryJson(_Loose):
-    model: str
+class SummaryJson(_Ignore):
+    model: Name
     protocol: ProtocolSettings
-    benchmark: str | None = None
-    benchmark_protocol: str | None = None
-    replay: list[str] = []
-    results: list[dict[str, Any]]
+    benchmark: Name | None = None
+    benchmark_protocol: Short | None = None
+    replay: Annotated[list[Name], Field(max_length=50)] = []
+    results: Annotated[list[dict[str, Any]], Field(max_length=10_000)]
 
 
-class _ManifestDataset(_Loose):
-    dataset: str
-    loader: str
-    options: dict[str, Any] = {}
-    sha256: str
-    limit: int | None = None
-    images: int
-    instances: int
-    samples: list[dict[str, Any]]
+class _ManifestDataset(_Ignore):
+    dataset: Name
+    loader: Name
+    options: Options = {}
+    sha256: Sha256
+    limit: Count | None = None
+    images: Count
+    instances: Count
+    samples: Annotated[list[dict[str, Any]], Field(max_length=10_000_000)]
 
 
-class ManifestJson(_Loose):
-    datasets: list[_ManifestDataset]
+class ManifestJson(_Ignore):
+    datasets: Annotated[list[_ManifestDataset], Field(min_length=1, max_length=50)]
 
 
-class SubmissionJson(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
-    paper: str | None = Field(default=None, max_length=500)
-    code: str | None = Field(default=None, max_length=500)
+class FileJson(_Forbid):
+    sha256: Sha256
+    bytes: Count
+
+
+class BundleManifestJson(_Forbid):
+    format: Literal[BUNDLE_FORMAT]  # type: ignore[valid-type]
+    rclicks: Short | None = None
+    plugins: Plugins = {}
+    files: dict[Literal[MEMBERS], FileJson]  # type: ignore[valid-type]
+
+
+class SubmissionJson(_Forbid):
+    name: Name
+    paper: Long | None = None
+    code: Long | None = None
 
 
 @dataclass
@@ -119,16 +202,39 @@ class Checked:
     run: RunJson
     summary: SummaryJson
     meta: SubmissionJson
+    bundle: BundleManifestJson
     results: list[dict[str, Any]]  # recomputed from the rows, NaN as None
     rows_sha256: str  # the clicks and IoUs (not the timings): duplicates share it
     clicks: int
+    verification: dict[str, Any] = field(default_factory=lambda: {"level": "rows"})
+
+
+def _bounded(obj: Any, name: str, depth: int = 0) -> None:
+    """Refuse JSON nested deeper than :data:`MAX_DEPTH`, strings longer than
+    :data:`MAX_STRING` or holding NUL bytes, anywhere (keys included)."""
+    if depth > MAX_DEPTH:
+        raise BundleError(f"{name}: nested deeper than {MAX_DEPTH} levels")
+    if isinstance(obj, str):
+        if len(obj) > MAX_STRING:
+            raise BundleError(f"{name}: a string of {len(obj)} characters (at most {MAX_STRING})")
+        if "\x00" in obj:
+            raise BundleError(f"{name}: a string holds a NUL byte")
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            _bounded(k, name, depth + 1)
+            _bounded(v, name, depth + 1)
+    elif isinstance(obj, list):
+        for v in obj:
+            _bounded(v, name, depth + 1)
 
 
 def _json(files: dict[str, bytes], name: str) -> Any:
     try:
-        return json.loads(files[name])
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BundleError(f"{name}: not valid JSON ({exc})") from None
+        data = json.loads(files[name])
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise BundleError(f"{name}: not valid JSON ({str(exc)[:200]})") from None
+    _bounded(data, name)
+    return data
 
 
 def _model(cls: type[BaseModel], data: Any, name: str) -> Any:
@@ -140,26 +246,67 @@ def _model(cls: type[BaseModel], data: Any, name: str) -> Any:
         raise BundleError(f"{name}: {loc}: {first['msg']}") from None
 
 
-def read_table(data: bytes) -> pa.Table:
-    """``per_click.parquet`` from bytes, with exactly the engine's columns and types."""
+def _parquet_file(data: bytes, name: str, expected_rows: int | None, row_bytes: int):
+    """The parquet file's reader after its metadata checks, before anything is decoded:
+    at most twice ``expected_rows`` rows (when given), at most ``row_bytes`` uncompressed
+    bytes a row."""
     try:
-        table = pq.read_table(pa.BufferReader(data))
+        pf = pq.ParquetFile(pa.BufferReader(data))
+        meta = pf.metadata
+        schema = pf.schema_arrow
     except Exception as exc:  # noqa: BLE001 - any reader failure means a malformed file
-        raise BundleError(f"per_click.parquet: not a readable parquet file ({exc})") from None
-    for f in ROW_SCHEMA:
-        if f.name not in table.column_names:
-            raise BundleError(f"per_click.parquet: column {f.name!r} is missing")
-        got = table.schema.field(f.name).type
+        raise BundleError(f"{name}: not a readable parquet file ({str(exc)[:200]})") from None
+    rows = meta.num_rows
+    # up to twice the expected rows are decoded, so that the coverage check can name what is
+    # missing or extra; more are refused from the metadata alone
+    if expected_rows is not None and not 0 < rows <= 2 * expected_rows:
+        raise SubmissionError(f"{name}: {rows} rows, the benchmark has {expected_rows} clicks")
+    size = 0
+    for g in range(meta.num_row_groups):
+        rg = meta.row_group(g)
+        size += sum(max(rg.column(c).total_uncompressed_size, 0) for c in range(rg.num_columns))
+    if size > max(rows, 1) * row_bytes:
+        raise BundleError(
+            f"{name}: {size} bytes uncompressed for {rows} rows (at most {row_bytes} a row)"
+        )
+    return pf, schema
+
+
+def _typed_table(pf, schema: pa.Schema, want: pa.Schema, name: str) -> pa.Table:
+    for f in want:
+        if f.name not in schema.names:
+            raise BundleError(f"{name}: column {f.name!r} is missing")
+        got = schema.field(f.name).type
         if got != f.type:
-            raise BundleError(f"per_click.parquet: column {f.name!r} is {got}, expected {f.type}")
-        if table.column(f.name).null_count:
-            raise BundleError(f"per_click.parquet: column {f.name!r} has empty values")
-    extra = set(table.column_names) - set(ROW_SCHEMA.names)
+            raise BundleError(f"{name}: column {f.name!r} is {got}, expected {f.type}")
+    extra = set(schema.names) - set(want.names)
     if extra:
-        raise BundleError(f"per_click.parquet: unexpected column(s) {sorted(extra)}")
+        raise BundleError(f"{name}: unexpected column(s) {sorted(extra)}")
+    try:
+        table = pf.read(columns=list(want.names))
+    except Exception as exc:  # noqa: BLE001 - a corrupt page
+        raise BundleError(f"{name}: not a readable parquet file ({str(exc)[:200]})") from None
+    for f in want:
+        if table.column(f.name).null_count:
+            raise BundleError(f"{name}: column {f.name!r} has empty values")
     if table.num_rows == 0:
-        raise SubmissionError("per_click.parquet: no rows")
-    return table.select(ROW_SCHEMA.names)
+        raise SubmissionError(f"{name}: no rows")
+    return table.select(want.names)
+
+
+def read_table(data: bytes, expected_rows: int | None = None) -> pa.Table:
+    """``per_click.parquet`` from bytes, with exactly the engine's columns and types; its
+    row count and size checked from the metadata first."""
+    pf, schema = _parquet_file(data, "per_click.parquet", expected_rows, ROW_BYTES)
+    return _typed_table(pf, schema, ROW_SCHEMA, "per_click.parquet")
+
+
+def read_masks(data: bytes, expected_rows: int, pixels: int) -> pa.Table:
+    """``masks.parquet`` from bytes: one row per click, at most what masks of ``pixels``
+    pixels can take (checked from the metadata before decoding)."""
+    per_row = 256 + 10 * max(pixels, 1)
+    pf, schema = _parquet_file(data, MASKS, expected_rows, per_row)
+    return _typed_table(pf, schema, MASK_SCHEMA, MASKS)
 
 
 def rows_digest(table: pa.Table) -> str:
@@ -176,12 +323,20 @@ def rows_digest(table: pa.Table) -> str:
     return h.hexdigest()
 
 
-def parse(files: dict[str, bytes]) -> tuple[RunJson, SummaryJson, ManifestJson, SubmissionJson]:
+def read_run(files: dict[str, bytes]) -> RunJson:
+    """``run.json``, every field checked."""
+    return _model(RunJson, _json(files, "run.json"), "run.json")
+
+
+def parse(
+    files: dict[str, bytes],
+) -> tuple[RunJson, SummaryJson, ManifestJson, SubmissionJson, BundleManifestJson]:
     return (
-        _model(RunJson, _json(files, "run.json"), "run.json"),
+        read_run(files),
         _model(SummaryJson, _json(files, "summary.json"), "summary.json"),
         _model(ManifestJson, _json(files, "manifest.json"), "manifest.json"),
         _model(SubmissionJson, _json(files, "submission.json"), "submission.json"),
+        _model(BundleManifestJson, _json(files, "MANIFEST.json"), "MANIFEST.json"),
     )
 
 
@@ -429,14 +584,36 @@ def recompute(table: pa.Table, spec: BenchmarkSpec, summary: SummaryJson) -> lis
     return results
 
 
+def _largest_image(manifest: ManifestJson) -> int:
+    """Pixels of the largest image the dataset manifest lists (its own ``size`` fields)."""
+    largest = 0
+    for d in manifest.datasets:
+        for rec in d.samples:
+            size = rec.get("size")
+            if isinstance(size, list) and len(size) == 2 and all(type(v) is int for v in size):
+                largest = max(largest, size[0] * size[1])
+    return largest
+
+
+def expected_clicks(spec: BenchmarkSpec, reference: dict[str, Any]) -> int:
+    """Rows a complete run of ``spec`` has: instances × trajectories × clicks."""
+    return len(reference_instances(reference)) * len(spec.trajectories()) * spec.max_clicks
+
+
 def check_files(
-    files: dict[str, bytes], spec: BenchmarkSpec, reference: dict[str, Any] | None
+    files: dict[str, bytes],
+    spec: BenchmarkSpec,
+    reference: dict[str, Any] | None,
+    truth: dict | None = None,
+    pool: Any = None,
 ) -> Checked:
     """Run every check on a bundle's files (MANIFEST hashes already checked).
     ``reference``: the benchmark's reference instance list; ``None`` builds it from the run's
-    own ``manifest.json`` (what ``rclicks submit`` does locally — a server never does)."""
-    run, summary, manifest, meta = parse(files)
-    table = read_table(files["per_click.parquet"])
+    own ``manifest.json`` (what ``rclicks submit`` does locally — a server never does).
+    ``truth``: the ground truth by instance (:mod:`rclicks.leaderboard.truth`); with it every
+    IoU is recomputed from the masks and every click re-derived, on ``pool`` (an executor)
+    when given."""
+    run, summary, manifest, meta, bundle = parse(files)
     check_claims(spec, run, summary)
     if reference is None:
         labels = {d.name: d.dataset for d in run.datasets}
@@ -446,6 +623,33 @@ def check_files(
             raise SubmissionError(f"manifest.json: no entry for dataset(s) {missing}")
         reference = reference_from_manifests(spec, {n: mans[labels[n]] for n in spec.datasets})
     check_data(reference, run, manifest)
+    expected = expected_clicks(spec, reference)
+    table = read_table(files["per_click.parquet"], expected)
     check_coverage(spec, reference, table)
     results = recompute(table, spec, summary)
-    return Checked(spec, run, summary, meta, results, rows_digest(table), table.num_rows)
+    if MASKS not in files:
+        raise SubmissionError(
+            f"bundle: no {MASKS}; the server recomputes every IoU from the predicted masks — "
+            f"re-run with `rclicks eval --benchmark {spec.name} --save-masks`"
+        )
+    if truth is not None:
+        pixels = max((r.height * r.width for r in truth.values()), default=0)
+    else:
+        pixels = _largest_image(manifest)
+    masks = read_masks(files[MASKS], table.num_rows, pixels)
+    verification: dict[str, Any] = {"level": "rows"}
+    if truth is not None:
+        from rclicks.leaderboard.verify import verify_masks
+
+        verification = verify_masks(table, masks, truth, pool)
+    return Checked(
+        spec,
+        run,
+        summary,
+        meta,
+        bundle,
+        results,
+        rows_digest(table),
+        table.num_rows,
+        verification,
+    )

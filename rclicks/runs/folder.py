@@ -1,7 +1,9 @@
 """The files of one run folder, written as the work goes so that a crash loses at most the
 instance in flight: ``journal/`` (one parquet file per finished instance, one ``.done`` marker
-per finished sample), ``errors.jsonl``, then ``per_click.parquet``, ``summary.json`` and
-``run.json``. Every file is written to a temporary name first and renamed into place."""
+per finished sample, and with masks kept ``journal/masks/`` with the instance's predicted
+masks), ``errors.jsonl``, then ``per_click.parquet`` (and ``masks.parquet``), ``summary.json``
+and ``run.json``. Every file is written to a temporary name first and renamed into place; an
+instance's masks before its rows, so an instance that is done has both."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rclicks.errors import RunError
+from rclicks.runs.masks import MASK_SCHEMA, MASKS, masks_table, sort_masks, write_masks
 from rclicks.runs.schema import ROW_SCHEMA, SORT_KEYS, rows_table
 
 PER_CLICK = "per_click.parquet"
@@ -57,14 +60,18 @@ def default_out(prefix: str = "") -> Path:
 
 
 class RunFolder:
-    """The journal and result files of one run (implements the engine's ``Journal``)."""
+    """The journal and result files of one run (implements the engine's ``Journal``);
+    ``masks``: keep the predicted mask after every click (``masks.parquet``)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, masks: bool = False) -> None:
         self.path = Path(path)
         self.journal = self.path / "journal"
+        self.masks = bool(masks)
 
     def prepare(self) -> None:
         self.journal.mkdir(parents=True, exist_ok=True)
+        if self.masks:
+            (self.journal / "masks").mkdir(exist_ok=True)
 
     # -- the journal ----------------------------------------------------------------------------
     def instance_file(self, dataset: str, sample_id: str, instance_id: str) -> Path:
@@ -73,13 +80,25 @@ class RunFolder:
     def sample_marker(self, dataset: str, sample_id: str) -> Path:
         return self.journal / f"{unit_digest(dataset, sample_id)}.done"
 
+    def masks_file(self, dataset: str, sample_id: str, instance_id: str) -> Path:
+        return self.journal / "masks" / f"{unit_digest(dataset, sample_id, instance_id)}.parquet"
+
     def instance_done(self, dataset: str, sample_id: str, instance_id: str) -> bool:
         return self.instance_file(dataset, sample_id, instance_id).exists()
 
     def sample_done(self, dataset: str, sample_id: str) -> bool:
         return self.sample_marker(dataset, sample_id).exists()
 
-    def write_instance(self, key: tuple[str, str, str], rows: Mapping[str, list]) -> None:
+    def write_instance(
+        self,
+        key: tuple[str, str, str],
+        rows: Mapping[str, list],
+        masks: Mapping[str, list] | None = None,
+    ) -> None:
+        if self.masks:
+            if masks is None or len(masks["rle"]) != len(rows["click"]):
+                raise RunError(f"{self.path}: the masks of {'/'.join(key)} were not kept")
+            write_masks(self.masks_file(*key), masks_table(masks))
         final = self.instance_file(*key)
         tmp = final.with_suffix(f".tmp{os.getpid()}")
         pq.write_table(rows_table(rows), tmp)
@@ -121,7 +140,25 @@ class RunFolder:
         tmp = final.with_suffix(".parquet.tmp")
         pq.write_table(table, tmp)
         os.replace(tmp, final)
+        if self.masks:
+            self.merge_masks(table.num_rows)
         return table
+
+    def merge_masks(self, rows: int) -> None:
+        """``journal/masks/`` -> one sorted ``masks.parquet``, one row per click."""
+        done = {p.name for p in self.journal.glob("*.parquet")}
+        kept = {p.name for p in (self.journal / "masks").glob("*.parquet")}
+        if done - kept:
+            raise RunError(
+                f"{self.path}: {len(done - kept)} finished instance(s) have no masks in the "
+                "journal (was the run started without keeping masks?)"
+            )
+        parts = [pq.read_table(self.journal / "masks" / name) for name in sorted(done)]
+        table = pa.concat_tables(parts) if parts else MASK_SCHEMA.empty_table()
+        table = sort_masks(table.cast(MASK_SCHEMA))
+        if table.num_rows != rows:
+            raise RunError(f"{self.path}: {table.num_rows} masks for {rows} clicks")
+        write_masks(self.path / MASKS, table)
 
     def settle_errors(self) -> int:
         """Keep in ``errors.jsonl`` only the latest error of each unit of work that is still
