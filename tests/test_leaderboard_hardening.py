@@ -303,6 +303,35 @@ def test_a_30m_row_parquet_is_refused_from_its_metadata(server, tiny_benchmark, 
     assert grown < 100 * 1024, f"the server's peak memory grew by {grown} KiB"
 
 
+def test_a_masks_file_that_declares_too_much_is_refused_before_decoding(server, tiny_benchmark):
+    """Every mask row a 100 kB run of zero bytes: the file is small, its declared contents
+    are not."""
+    from rclicks.runs.masks import MASK_SCHEMA
+
+    _reg, run = tiny_benchmark
+    masks = pq.read_table(run / "masks.parquet").to_pydict()
+    masks["rle"] = [b"\x01" + bytes(100_000)] * len(masks["rle"])
+    buf = io.BytesIO()
+    pq.write_table(pa.Table.from_pydict(masks, schema=MASK_SCHEMA), buf, compression="zstd")
+    files = files_of(run)
+    files["masks.parquet"] = buf.getvalue()
+    assert len(buf.getvalue()) < 1 << 20
+    refused(server, bundle(files), 400, "masks.parquet: column 'rle' holds 27000270 bytes decoded")
+
+
+def test_names_that_decode_to_too_much_are_refused_before_they_are_expanded(server, tiny_benchmark):
+    """One 4,000-character sample id in every row: a few bytes in the file (a dictionary
+    entry), a megabyte decoded."""
+    _reg, run = tiny_benchmark
+    rows = pq.read_table(run / "per_click.parquet").to_pydict()
+    rows["sample_id"] = ["s" * 4000] * len(rows["sample_id"])
+    buf = io.BytesIO()
+    pq.write_table(pa.Table.from_pydict(rows, schema=ROW_SCHEMA), buf)
+    files = files_of(run)
+    files["per_click.parquet"] = buf.getvalue()
+    refused(server, bundle(files), 400, "per_click.parquet: column 'sample_id' holds 1080000")
+
+
 # --- fields for one database but not the other ---------------------------------------------
 
 

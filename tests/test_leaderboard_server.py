@@ -235,3 +235,24 @@ def test_benchmark_add_stores_a_reference_or_says_why_it_cannot(tiny_benchmark, 
     assert future.returncode == 1 and "unknown protocol version 'rclicks-9'" in future.stderr
     for r in (far, future):
         assert "Traceback" not in r.stderr
+
+
+def test_a_record_poisoned_by_an_older_server_still_renders(app_and_token, tiny_benchmark):
+    """An older server stored a MANIFEST's ``plugins: "oops"`` as it came; its page and its
+    API answer must not be 500s forever."""
+    client, app, token = app_and_token
+    _reg, run = tiny_benchmark
+    answer = _post(client, bundle_of(run), token)
+    assert answer.status_code == 201, answer.text
+    sid = answer.json()["id"]
+    with app.state.sessions.begin() as s:
+        sub = s.get(Submission, sid)
+        sub.plugins, sub.files, sub.verification = "oops", ["x"], "junk"
+        sub.results = [*sub.results, "not a result"]
+    page = client.get(f"/submissions/{sid}")
+    api = client.get(f"/api/submissions/{sid}")
+    board_ = client.get("/api/leaderboard?benchmark=demo-tiny")
+    assert (page.status_code, api.status_code, board_.status_code) == (200, 200, 200)
+    data = api.json()
+    assert data["plugins"] == {} and data["files"] == {} and data["verified"] == "rows only"
+    assert "rows only" in page.text

@@ -89,6 +89,8 @@ def submit_cmd(
         return
     answer = upload(to, prepared.bundle, token)
     out_console.print(f"submitted #{answer.get('id')} ({answer.get('name')})", highlight=False)
+    if answer.get("verified"):
+        out_console.print(f"verified by the server: {answer['verified']}", highlight=False)
     out_console.print(str(answer.get("url")), highlight=False, soft_wrap=True)
 
 

@@ -52,7 +52,7 @@ def simulators_of(spec: dict[str, Any]) -> list[str]:
 
 
 def metric_values(results: list[dict[str, Any]], dataset: str, simulator: str) -> dict:
-    by = {(r["dataset"], r["simulator"]): r for r in results}
+    by = {(r.get("dataset"), r.get("simulator")): r for r in results}
     out: dict[str, float | None] = {}
     for m in METRICS:
         entry = by.get((dataset, simulator if m.source == "groups" else "baseline"))

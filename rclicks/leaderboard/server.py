@@ -303,14 +303,32 @@ def _submission_dict(sub: Submission) -> dict[str, Any]:
         "code": sub.code,
         "created": _iso(sub.created),
         "verified": verified_label(sub.verification),
-        "results": sub.results,
+        "results": _well_formed(sub)["results"],
     }
+
+
+def _well_formed(sub: Submission) -> dict[str, Any]:
+    """The JSON fields of a stored submission as their types, whatever an older server let
+    in (one once stored a MANIFEST's ``plugins: "oops"``): a wrong one reads as empty."""
+    out: dict[str, Any] = {}
+    for name, kind in (("plugins", dict), ("run", dict), ("files", dict), ("results", list)):
+        value = getattr(sub, name)
+        if not isinstance(value, kind):
+            value = kind()
+        if kind is dict:
+            value = {str(k): v for k, v in value.items() if name == "run" or isinstance(v, dict)}
+        else:
+            value = [v for v in value if isinstance(v, dict)]
+        out[name] = value
+    if not isinstance(sub.verification, dict | None):
+        out["verification"] = None
+    return out
 
 
 def verified_label(verification: dict[str, Any] | None) -> str:
     """What the server checked, in words: ``masks`` (every IoU recomputed from the masks,
     every click re-derived), else ``rows`` (metrics recomputed from the rows only)."""
-    if verification and verification.get("level") == "masks":
+    if isinstance(verification, dict) and verification.get("level") == "masks":
         return "masks: every IoU and click"
     return "rows only"
 
@@ -474,6 +492,7 @@ def create_app(settings: Settings) -> FastAPI:
     def _submission_out(request: Request, sub: Submission) -> dict[str, Any]:
         return {
             **{c: getattr(sub, c) for c in SubmissionOut.model_fields if hasattr(sub, c)},
+            **_well_formed(sub),
             "created": _iso(sub.created),
             "verified": verified_label(sub.verification),
             "url": str(request.url_for("submission_page", submission_id=sub.id)),

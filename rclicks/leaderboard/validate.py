@@ -31,6 +31,7 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import (
     AfterValidator,
@@ -65,6 +66,10 @@ MAX_DEPTH = 12
 MAX_STRING = 4096
 #: uncompressed bytes one per-click row may take in per_click.parquet
 ROW_BYTES = 512
+#: how many times its size a parquet file may declare uncompressed
+COMPRESSION = 16
+#: decoded bytes a name column (dataset, sample, instance, simulator) may hold a row
+NAME_BYTES = 256
 
 
 # --- the parts of the files that are checked ------------------------------------------------
@@ -247,9 +252,9 @@ def _model(cls: type[BaseModel], data: Any, name: str) -> Any:
 
 
 def _parquet_file(data: bytes, name: str, expected_rows: int | None, row_bytes: int):
-    """The parquet file's reader after its metadata checks, before anything is decoded:
-    at most twice ``expected_rows`` rows (when given), at most ``row_bytes`` uncompressed
-    bytes a row."""
+    """The parquet file's metadata and schema, checked before anything is decoded: at most
+    twice ``expected_rows`` rows (when given), at most ``row_bytes`` uncompressed bytes a
+    row and :data:`COMPRESSION` times the file's size."""
     try:
         pf = pq.ParquetFile(pa.BufferReader(data))
         meta = pf.metadata
@@ -269,10 +274,33 @@ def _parquet_file(data: bytes, name: str, expected_rows: int | None, row_bytes: 
         raise BundleError(
             f"{name}: {size} bytes uncompressed for {rows} rows (at most {row_bytes} a row)"
         )
-    return pf, schema
+    if size > COMPRESSION * len(data) + (1 << 20):  # rclicks' own files: about 2×
+        raise BundleError(
+            f"{name}: {size} bytes uncompressed in a file of {len(data)} (at most "
+            f"{COMPRESSION}× its size)"
+        )
+    return rows, schema
 
 
-def _typed_table(pf, schema: pa.Schema, want: pa.Schema, name: str) -> pa.Table:
+def _decoded_bytes(column: pa.ChunkedArray) -> int:
+    """Bytes a string or binary column takes decoded, counted on its dictionary (a value
+    repeated a million times is counted a million times, without being copied)."""
+    total = 0
+    for chunk in column.chunks:
+        if pa.types.is_dictionary(chunk.type):
+            lengths = pc.binary_length(chunk.dictionary)
+            total += pc.sum(pc.take(lengths, chunk.indices)).as_py() or 0
+        else:
+            total += pc.sum(pc.binary_length(chunk)).as_py() or 0
+    return int(total)
+
+
+def _typed_table(
+    data: bytes, schema: pa.Schema, want: pa.Schema, name: str, limits: dict[str, int]
+) -> pa.Table:
+    """The columns of ``want``, after the schema check; string and binary columns are read
+    dictionary-encoded and their decoded size checked against ``limits`` (bytes per column)
+    before they are expanded."""
     for f in want:
         if f.name not in schema.names:
             raise BundleError(f"{name}: column {f.name!r} is missing")
@@ -282,7 +310,9 @@ def _typed_table(pf, schema: pa.Schema, want: pa.Schema, name: str) -> pa.Table:
     extra = set(schema.names) - set(want.names)
     if extra:
         raise BundleError(f"{name}: unexpected column(s) {sorted(extra)}")
+    texts = [f.name for f in want if pa.types.is_string(f.type) or pa.types.is_binary(f.type)]
     try:
+        pf = pq.ParquetFile(pa.BufferReader(data), read_dictionary=texts)
         table = pf.read(columns=list(want.names))
     except Exception as exc:  # noqa: BLE001 - a corrupt page
         raise BundleError(f"{name}: not a readable parquet file ({str(exc)[:200]})") from None
@@ -291,22 +321,36 @@ def _typed_table(pf, schema: pa.Schema, want: pa.Schema, name: str) -> pa.Table:
             raise BundleError(f"{name}: column {f.name!r} has empty values")
     if table.num_rows == 0:
         raise SubmissionError(f"{name}: no rows")
+    for col in texts:
+        decoded = _decoded_bytes(table.column(col))
+        if decoded > limits[col]:
+            raise BundleError(
+                f"{name}: column {col!r} holds {decoded} bytes decoded (at most {limits[col]})"
+            )
+        table = table.set_column(
+            table.schema.get_field_index(col), col, table.column(col).cast(want.field(col).type)
+        )
     return table.select(want.names)
 
 
 def read_table(data: bytes, expected_rows: int | None = None) -> pa.Table:
     """``per_click.parquet`` from bytes, with exactly the engine's columns and types; its
-    row count and size checked from the metadata first."""
-    pf, schema = _parquet_file(data, "per_click.parquet", expected_rows, ROW_BYTES)
-    return _typed_table(pf, schema, ROW_SCHEMA, "per_click.parquet")
+    row count and size checked from the metadata first, its names at most
+    :data:`NAME_BYTES` a row decoded."""
+    rows, schema = _parquet_file(data, "per_click.parquet", expected_rows, ROW_BYTES)
+    limits = {f.name: rows * NAME_BYTES for f in ROW_SCHEMA}
+    return _typed_table(data, schema, ROW_SCHEMA, "per_click.parquet", limits)
 
 
 def read_masks(data: bytes, expected_rows: int, pixels: int) -> pa.Table:
     """``masks.parquet`` from bytes: one row per click, at most what masks of ``pixels``
-    pixels can take (checked from the metadata before decoding)."""
+    pixels can take, and the masks at most :data:`COMPRESSION` times the file's size
+    decoded (all checked before a mask is expanded)."""
     per_row = 256 + 10 * max(pixels, 1)
-    pf, schema = _parquet_file(data, MASKS, expected_rows, per_row)
-    return _typed_table(pf, schema, MASK_SCHEMA, MASKS)
+    rows, schema = _parquet_file(data, MASKS, expected_rows, per_row)
+    limits = {f.name: rows * NAME_BYTES for f in MASK_SCHEMA}
+    limits["rle"] = min(rows * per_row, COMPRESSION * len(data) + (1 << 20))
+    return _typed_table(data, schema, MASK_SCHEMA, MASKS, limits)
 
 
 def rows_digest(table: pa.Table) -> str:

@@ -168,7 +168,8 @@ def masks_table(rows: Mapping[str, list]) -> pa.Table:
 def write_masks(path: Path, table: pa.Table) -> None:
     """``table`` as a zstd-compressed parquet file, atomically."""
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    pq.write_table(table, tmp, compression="zstd")
+    keys = [f.name for f in MASK_SCHEMA if f.name != "rle"]  # masks rarely repeat
+    pq.write_table(table, tmp, compression="zstd", use_dictionary=keys)
     os.replace(tmp, path)
 
 
