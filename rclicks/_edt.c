@@ -1,12 +1,17 @@
-/* Exact Euclidean distance transform of a region (Meijster, Roerdink & Hesselink, 2000).
+/* The click protocol's hot loops in C: exact distances of error regions, flat indices of a
+ * mask, and the clicking-group slice of a density. Every function releases the GIL while it
+ * computes (scratch memory is per thread), so the trajectories of a click step run on several
+ * threads; every result is bit-identical to the NumPy formulation it replaces
+ * (tests/test_clicks.py compares them).
  *
- * region(idx, width, out): idx holds the ascending flat indices (int64) of a region's pixels
- * in an image of the given width; out (float32, one per index) receives each pixel's distance
- * to the nearest pixel outside the region, the area beyond the image counting as outside (the
+ * region(idx, width, out): exact Euclidean distance transform of a region (Meijster, Roerdink
+ * & Hesselink, 2000). idx holds the ascending flat indices (int64) of a region's pixels in an
+ * image of the given width; out (float32, one per index) receives each pixel's distance to the
+ * nearest pixel outside the region, the area beyond the image counting as outside (the
  * protocol's one-pixel zero ring), as (float)sqrt(squared distance). The work is done on the
  * region's bounding box, which gives the same result as the whole padded image: a pixel of the
- * ring just outside the box is at least as close as anything beyond it. Integer arithmetic
- * only, so the result is exact and the same on every call.
+ * ring just outside the box is at least as close as anything beyond it. Squared distances are
+ * integers, so the result is exact and the same on every call.
  *
  * The first pass (vertical distances) scans the whole box; the second pass works run by run:
  * inside a row, the nearest outside pixel of a run's pixel is either a run end (distance
@@ -19,6 +24,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 
 static void transform(const uint8_t *m, int h, int w, int32_t *g, int32_t *v, int64_t *z)
 {
@@ -46,9 +52,16 @@ static void transform(const uint8_t *m, int h, int w, int32_t *g, int32_t *v, in
         }
     }
     /* pass 2: per row, per run of inside pixels, lower envelope of (x - q)^2 + g(q)^2 over the
-       run's columns plus the two outside pixels that end it (g = 0) */
+       run's columns plus the two outside pixels that end it (g = 0). The row's g^2 go to a
+       padded copy f (f[x + 1] = g(x)^2, zero beyond the box), so the results can be written
+       to the row directly and no test is needed at the run's ends. */
+    int64_t *f = z + w + 2;
+    f[0] = 0;
+    f[w + 1] = 0;
     for (int y = 0; y < h; y++) {
         int32_t *gr = g + (int64_t)y * w;
+        for (int x = 0; x < w; x++)
+            f[x + 1] = (int64_t)gr[x] * gr[x];
         int x = 0;
         while (x < w) {
             if (gr[x] == 0) {
@@ -58,77 +71,173 @@ static void transform(const uint8_t *m, int h, int w, int32_t *g, int32_t *v, in
             int a = x;
             while (x < w && gr[x] != 0) x++;
             int b = x - 1; /* run [a, b]; columns a-1 and b+1 are outside (g = 0) */
-            /* envelope over q in [a-1, b+1]; f(q) = g(q)^2, with f(a-1) = f(b+1) = 0 */
             int k = 0;
             v[0] = a - 1;
             z[0] = INT64_MIN;
-            for (int q = a; q <= b + 1; q++) {
-                int64_t fq = (q <= b) ? (int64_t)gr[q] * gr[q] : 0;
+            for (int64_t q = a; q <= b + 1; q++) {
+                int64_t cq = f[q + 1] + q * q;
                 for (;;) {
                     int64_t p = v[k];
-                    int64_t fp = (p >= a && p <= b) ? (int64_t)gr[p] * gr[p] : 0;
-                    /* first integer x where parabola q is at or below parabola p */
-                    int64_t num = (fq + (int64_t)q * q) - (fp + p * p);
-                    int64_t den = 2 * ((int64_t)q - p);
-                    int64_t s = num >= 0 ? (num + den - 1) / den : -((-num) / den);
-                    if (s <= z[k]) {
-                        if (k == 0) { v[0] = q; z[0] = INT64_MIN; break; }
+                    int64_t num = cq - (f[p + 1] + p * p), den = 2 * (q - p);
+                    /* s = the first integer x where parabola q is at or below parabola p,
+                       ceil(num / den). The top parabola goes when s <= z[k], that is when
+                       num <= z[k] * den: no division on that test */
+                    if (k > 0 && num <= z[k] * den) {
                         k--;
                         continue;
                     }
+                    /* ceil(num / den), exactly: |num| < 2^53 and den > 0, so the double
+                       quotient is exact when it is a whole number and otherwise much closer
+                       to the true quotient than 1/den, its distance to any whole number */
+                    double qd = (double)num / (double)den;
+                    int64_t s = (int64_t)qd; /* truncation, then up for positive fractions */
+                    s += qd > (double)s;
                     k++;
-                    v[k] = q;
+                    v[k] = (int32_t)q;
                     z[k] = s;
                     break;
                 }
             }
-            /* read the envelope back for the run's pixels; results go to the row in place
-               after all of the row's g values of this run were used */
+            /* read the envelope back for the run's pixels */
             int j = 0;
-            for (int xx = a; xx <= b; xx++) {
+            for (int64_t xx = a; xx <= b; xx++) {
                 while (j < k && z[j + 1] <= xx) j++;
                 int64_t p = v[j];
-                int64_t fp = (p >= a && p <= b) ? (int64_t)gr[p] * gr[p] : 0;
-                int64_t d = (xx - p) * (xx - p) + fp;
-                /* store in the spare buffer first: gr[p] is still needed for later pixels */
-                z[w + 2 + (xx - a)] = d;
+                gr[xx] = (int32_t)((xx - p) * (xx - p) + f[p + 1]);
             }
-            for (int xx = a; xx <= b; xx++)
-                gr[xx] = (int32_t)z[w + 2 + (xx - a)];
         }
     }
 }
 
-/* Scratch buffers, grown as needed and kept between calls (the GIL is held throughout). */
-static uint8_t *s_mask;
-static int32_t *s_g, *s_v;
-static int64_t *s_z;
-static size_t s_cells, s_width;
+/* Per-thread scratch memory, grown as needed and kept between calls; freed when the thread
+   ends. */
+typedef struct {
+    uint8_t *mask;
+    int32_t *g;
+    size_t cells;
+    int32_t *v;
+    int64_t *z;
+    size_t width;
+    uint32_t *a, *b;
+    float *c;
+    size_t n;
+    uint32_t *keys, *counts; /* the hash table of distinct values */
+} Scratch;
 
-static int reserve(size_t cells, size_t width)
+static pthread_key_t s_key;
+
+static void scratch_free(void *p)
 {
-    if (cells > s_cells) {
-        free(s_mask);
-        free(s_g);
-        s_mask = malloc(cells);
-        s_g = malloc(cells * sizeof(int32_t));
-        s_cells = (s_mask && s_g) ? cells : 0;
-        if (!s_cells) return -1;
+    Scratch *s = p;
+    if (!s) return;
+    free(s->mask);
+    free(s->g);
+    free(s->v);
+    free(s->z);
+    free(s->a);
+    free(s->b);
+    free(s->c);
+    free(s->keys);
+    free(s->counts);
+    free(s);
+}
+
+static Scratch *scratch(void)
+{
+    Scratch *s = pthread_getspecific(s_key);
+    if (!s) {
+        s = calloc(1, sizeof(Scratch));
+        if (s && pthread_setspecific(s_key, s)) {
+            free(s);
+            s = NULL;
+        }
     }
-    if (width > s_width) {
-        free(s_v);
-        free(s_z);
-        s_v = malloc((width + 2) * sizeof(int32_t));
-        s_z = malloc((2 * width + 4) * sizeof(int64_t));
-        s_width = (s_v && s_z) ? width : 0;
-        if (!s_width) return -1;
+    return s;
+}
+
+static int reserve_box(Scratch *s, size_t cells, size_t width)
+{
+    if (cells > s->cells) {
+        free(s->mask);
+        free(s->g);
+        s->mask = malloc(cells);
+        s->g = malloc(cells * sizeof(int32_t));
+        s->cells = (s->mask && s->g) ? cells : 0;
+        if (!s->cells) return -1;
+    }
+    if (width > s->width) {
+        free(s->v);
+        free(s->z);
+        s->v = malloc((width + 2) * sizeof(int32_t));
+        s->z = malloc((2 * width + 4) * sizeof(int64_t));
+        s->width = (s->v && s->z) ? width : 0;
+        if (!s->width) return -1;
     }
     return 0;
 }
 
-/* region(idx, width, out): idx = ascending flat indices (int64) of a region in an image of the
-   given width; out (float32, one per index) receives each pixel's distance to the nearest
-   pixel outside the region, the image border counting as outside, as (float)sqrt(d2). */
+static int reserve_values(Scratch *s, size_t n)
+{
+    if (n > s->n) {
+        free(s->a);
+        free(s->b);
+        free(s->c);
+        s->a = malloc(n * sizeof(uint32_t));
+        s->b = malloc(n * sizeof(uint32_t));
+        s->c = malloc(n * sizeof(float));
+        s->n = (s->a && s->b && s->c) ? n : 0;
+        if (!s->n) return -1;
+    }
+    return 0;
+}
+
+/* The distances of one region; 0 on success, -1 when out of memory. */
+static int region_distances(const int64_t *idx, Py_ssize_t n, int64_t width, float *dist)
+{
+    Scratch *s = scratch();
+    if (!s) return -1;
+    /* rows from the first and last index; columns and rows of every pixel by walking the
+       ascending indices row by row (no division per pixel) */
+    int64_t y0 = idx[0] / width, y1 = idx[n - 1] / width + 1;
+    int64_t x0 = width, x1 = 0;
+    int64_t rs = y0 * width;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        while (idx[i] >= rs + width) rs += width;
+        int64_t x = idx[i] - rs;
+        if (x < x0) x0 = x;
+        if (x >= x1) x1 = x + 1;
+    }
+    int64_t h = y1 - y0, w = x1 - x0;
+    if (h > INT32_MAX || w > INT32_MAX || reserve_box(s, (size_t)(h * w), (size_t)w) < 0)
+        return -1;
+    uint8_t *mask = s->mask;
+    int32_t *g = s->g;
+    memset(mask, 0, (size_t)(h * w));
+    /* local index = idx - (y0 + r) * width - x0 + r * w for the pixel's box row r */
+    int64_t shift = y0 * width + x0, step = width - w;
+    rs = y0 * width;
+    int64_t off = shift;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        while (idx[i] >= rs + width) {
+            rs += width;
+            off += step;
+        }
+        mask[idx[i] - off] = 1;
+    }
+    transform(mask, (int)h, (int)w, g, s->v, s->z);
+    rs = y0 * width;
+    off = shift;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        while (idx[i] >= rs + width) {
+            rs += width;
+            off += step;
+        }
+        dist[i] = (float)sqrt((double)g[idx[i] - off]);
+    }
+    return 0;
+}
+
+/* region(idx, width, out): see the top of the file. */
 static PyObject *region(PyObject *self, PyObject *args)
 {
     Py_buffer ib, ob;
@@ -141,34 +250,15 @@ static PyObject *region(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "region: out must hold one float32 per index");
         goto done;
     }
-    if (n == 0) {
-        result = Py_None;
-        Py_INCREF(result);
-        goto done;
+    int failed = 0;
+    if (n > 0) {
+        Py_BEGIN_ALLOW_THREADS
+        failed = region_distances((const int64_t *)ib.buf, n, width, (float *)ob.buf);
+        Py_END_ALLOW_THREADS
     }
-    const int64_t *idx = (const int64_t *)ib.buf;
-    float *dist = (float *)ob.buf;
-    int64_t y0 = idx[0] / width, y1 = idx[n - 1] / width + 1;
-    int64_t x0 = width, x1 = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        int64_t x = idx[i] % width;
-        if (x < x0) x0 = x;
-        if (x >= x1) x1 = x + 1;
-    }
-    int64_t h = y1 - y0, w = x1 - x0;
-    if (h > INT32_MAX || w > INT32_MAX || reserve((size_t)(h * w), (size_t)w) < 0) {
+    if (failed) {
         PyErr_NoMemory();
         goto done;
-    }
-    memset(s_mask, 0, (size_t)(h * w));
-    for (Py_ssize_t i = 0; i < n; i++) {
-        int64_t y = idx[i] / width, x = idx[i] % width;
-        s_mask[(y - y0) * w + (x - x0)] = 1;
-    }
-    transform(s_mask, (int)h, (int)w, s_g, s_v, s_z);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        int64_t y = idx[i] / width, x = idx[i] % width;
-        dist[i] = (float)sqrt((double)s_g[(y - y0) * w + (x - x0)]);
     }
     result = Py_None;
     Py_INCREF(result);
@@ -178,11 +268,297 @@ done:
     return result;
 }
 
+/* indices(mask, w, y0, x0, width, out): mask = a C-contiguous uint8/bool array of rows of w
+   pixels (a box whose top-left pixel is (y0, x0) in an image of the given width); out (int64)
+   receives the image's flat indices y * width + x of its non-zero pixels, in row-major order,
+   and must hold exactly as many as there are. Returns the number of non-zero pixels. */
+static PyObject *indices(PyObject *self, PyObject *args)
+{
+    Py_buffer mb, ob;
+    Py_ssize_t w, y0, x0, width;
+    if (!PyArg_ParseTuple(args, "y*nnnnw*", &mb, &w, &y0, &x0, &width, &ob))
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t cap = ob.len / (Py_ssize_t)sizeof(int64_t), k = 0;
+    if (w <= 0 || mb.len % w) {
+        PyErr_SetString(PyExc_ValueError, "indices: the mask must hold whole rows of w pixels");
+        goto done;
+    }
+    Py_ssize_t h = mb.len / w;
+    const uint8_t *m = mb.buf;
+    int64_t *out = ob.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t r = 0; r < h && k <= cap; r++) {
+        const uint8_t *row = m + r * w;
+        int64_t base = (int64_t)(y0 + r) * width + x0;
+        Py_ssize_t x = 0;
+        while (x < w) {
+            /* skip eight empty pixels at a time */
+            if (x + 8 <= w) {
+                uint64_t word;
+                memcpy(&word, row + x, 8);
+                if (!word) {
+                    x += 8;
+                    continue;
+                }
+            }
+            if (row[x]) {
+                if (k < cap) out[k] = base + x;
+                k++;
+            }
+            x++;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    if (k != cap) {
+        PyErr_SetString(PyExc_ValueError, "indices: out must hold one int64 per non-zero pixel");
+        goto done;
+    }
+    result = PyLong_FromSsize_t(k);
+done:
+    PyBuffer_Release(&mb);
+    PyBuffer_Release(&ob);
+    return result;
+}
+
+/* -- clicking groups -------------------------------------------------------------------------
+   The group slice of CONTRACT §7 as the reference computes it: sort the weights ascending,
+   take their float32 cumulative sum (sequential, as NumPy's cumsum), the low threshold is the
+   value where it first reaches low x total, the high one where it first exceeds high x total.
+   Instead of sorting every value, the distinct values are counted in a hash table and only
+   they are sorted (a radix sort of their float32 bit patterns: for non-negative floats their
+   order is the order of the values); equal values are interchangeable, so the cumulative sums
+   are those of any ascending sort. */
+
+static void radix_sort(uint32_t *a, uint32_t *b, size_t n, uint32_t **sorted)
+{
+    static const int shifts[3] = {0, 11, 22};
+    size_t hist[3][2048];
+    memset(hist, 0, sizeof hist);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t k = a[i];
+        hist[0][k & 2047]++;
+        hist[1][(k >> 11) & 2047]++;
+        hist[2][k >> 22]++;
+    }
+    uint32_t *src = a, *dst = b;
+    for (int p = 0; p < 3; p++) {
+        size_t *hp = hist[p];
+        int single = 0;
+        for (int d = 0; d < 2048; d++)
+            if (hp[d] == n) single = 1;
+        if (single) continue; /* every key has the same digit: the pass changes nothing */
+        size_t sum = 0;
+        for (int d = 0; d < 2048; d++) {
+            size_t c = hp[d];
+            hp[d] = sum;
+            sum += c;
+        }
+        int sh = shifts[p];
+        for (size_t i = 0; i < n; i++) {
+            uint32_t k = src[i];
+            dst[hp[(k >> sh) & 2047]++] = k;
+        }
+        uint32_t *t = src;
+        src = dst;
+        dst = t;
+    }
+    *sorted = src;
+}
+
+static uint32_t key_of(float v)
+{
+    uint32_t k;
+    if (v == 0.0f) return 0; /* -0.0 sorts with 0.0 */
+    memcpy(&k, &v, 4);
+    return k;
+}
+
+static float value_of(uint32_t k)
+{
+    float v;
+    memcpy(&v, &k, 4);
+    return v;
+}
+
+/* Distinct values. Densities often hold few (a distance map of a million pixels has some
+   thousands: square roots of whole numbers), and equal values are adjacent in the sorted
+   order, so the cumulative sum can run over (value, count) pairs: the threshold is the value
+   of the pair where the sums first reach the bound, whichever of its copies that is. The
+   float32 sums are still taken one copy at a time, as the sorted cumsum takes them. */
+#define TABLE_BITS 16
+#define TABLE (1u << TABLE_BITS)
+#define EMPTY 0xffffffffu /* a NaN pattern, never a key of a finite non-negative value */
+
+static uint32_t slot_of(uint32_t key) { return (key * 2654435761u) >> (32 - TABLE_BITS); }
+
+/* Count the n keys of s->a in the table; the number of distinct keys, or 0 when there are
+   more than TABLE / 2 (then the caller sorts). */
+static size_t count_distinct(Scratch *s, size_t n)
+{
+    if (!s->keys) {
+        s->keys = malloc(TABLE * sizeof(uint32_t));
+        s->counts = malloc(TABLE * sizeof(uint32_t));
+        if (!s->keys || !s->counts) return 0;
+    }
+    uint32_t *keys = s->keys, *counts = s->counts;
+    memset(keys, 0xff, TABLE * sizeof(uint32_t));
+    size_t distinct = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t k = s->a[i], j = slot_of(k);
+        while (keys[j] != k && keys[j] != EMPTY) j = (j + 1) & (TABLE - 1);
+        if (keys[j] == EMPTY) {
+            if (++distinct > TABLE / 2) return 0;
+            keys[j] = k;
+            counts[j] = 0;
+        }
+        counts[j]++;
+    }
+    return distinct;
+}
+
+static uint32_t count_of(const Scratch *s, uint32_t k)
+{
+    uint32_t j = slot_of(k);
+    while (s->keys[j] != k) j = (j + 1) & (TABLE - 1);
+    return s->counts[j];
+}
+
+/* Thresholds of group (1-based) of n_groups over the n keys in s->a (destroyed): 0, or -1
+   when the values are too many or too varied for the table (the caller sorts then). */
+static int thresholds_of(Scratch *s, size_t n, long group, long n_groups, float *lo, float *hi)
+{
+    size_t distinct = n >= 16384 ? count_distinct(s, n) : 0;
+    if (!distinct) return -1;
+    size_t d = 0;
+    for (uint32_t j = 0; j < TABLE; j++)
+        if (s->keys[j] != EMPTY) s->a[d++] = s->keys[j];
+    uint32_t *sorted;
+    radix_sort(s->a, s->b, distinct, &sorted);
+    float *c = s->c, acc = 0.0f; /* c[i]: the sum after the last copy of value i */
+    for (size_t i = 0; i < distinct; i++) {
+        float x = value_of(sorted[i]);
+        for (uint32_t m = count_of(s, sorted[i]); m; m--) acc += x;
+        c[i] = acc;
+    }
+    double total = (double)c[distinct - 1];
+    double low = (double)(group - 1) / (double)n_groups * total;
+    double high = (double)group / (double)n_groups * total;
+    /* the first value whose sums reach low, the first whose sums exceed high; the last value
+       when none does */
+    size_t ilo = 0, ihi = 0;
+    while (ilo < distinct - 1 && (double)c[ilo] < low) ilo++;
+    while (ihi < distinct - 1 && (double)c[ihi] <= high) ihi++;
+    *lo = value_of(sorted[ilo]);
+    *hi = value_of(sorted[ihi]);
+    return 0;
+}
+
+/* thresholds(values, group, n_groups, positive) -> (count, lo, hi), or None when the caller
+   should sort instead (a negative or non-finite value, or too many distinct ones). values:
+   float32; positive: only the positive values take part (count = how many; lo = hi = 0 when
+   none). */
+static PyObject *thresholds(PyObject *self, PyObject *args)
+{
+    Py_buffer vb;
+    long group, n_groups;
+    int positive;
+    if (!PyArg_ParseTuple(args, "y*llp", &vb, &group, &n_groups, &positive))
+        return NULL;
+    size_t n = (size_t)vb.len / sizeof(float), m = 0;
+    const float *v = vb.buf;
+    int status = 0; /* 0 ok, 1 sort instead, -1 no memory */
+    float lo = 0.0f, hi = 0.0f;
+    if (group < 1 || group > n_groups) status = 1;
+    else {
+        Py_BEGIN_ALLOW_THREADS
+        Scratch *s = scratch();
+        if (!s || reserve_values(s, n ? n : 1) < 0) status = -1;
+        else {
+            for (size_t i = 0; i < n && !status; i++) {
+                float x = v[i];
+                if (!(x >= 0.0f) || isinf(x)) status = 1;
+                else if (x > 0.0f || !positive) s->a[m++] = key_of(x);
+            }
+            if (!status && m && thresholds_of(s, m, group, n_groups, &lo, &hi)) status = 1;
+        }
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&vb);
+    if (status < 0) return PyErr_NoMemory();
+    if (status > 0) Py_RETURN_NONE;
+    return Py_BuildValue("ndd", (Py_ssize_t)m, (double)lo, (double)hi);
+}
+
+/* slice_total(weights, lo, hi) -> (count, total): the kept weights are the positive ones
+   with lo <= w <= hi; count = how many, total = their float64 sum in order, accumulated one by
+   one (NumPy's cumsum). */
+static PyObject *slice_total(PyObject *self, PyObject *args)
+{
+    Py_buffer wb;
+    float lo, hi;
+    if (!PyArg_ParseTuple(args, "y*ff", &wb, &lo, &hi))
+        return NULL;
+    size_t n = (size_t)wb.len / sizeof(float), count = 0;
+    const float *w = wb.buf;
+    double total = 0.0;
+    Py_BEGIN_ALLOW_THREADS
+    for (size_t i = 0; i < n; i++) {
+        float x = w[i];
+        if (x > 0.0f && x >= lo && x <= hi) {
+            total += (double)x;
+            count++;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&wb);
+    return Py_BuildValue("nd", (Py_ssize_t)count, total);
+}
+
+/* group_draw(weights, lo, hi, u) -> index into weights: the first kept weight (as in
+   slice_total) where their float64 running sum exceeds u, else the last kept one; -1 when none
+   is kept. */
+static PyObject *group_draw(PyObject *self, PyObject *args)
+{
+    Py_buffer wb;
+    float lo, hi;
+    double u;
+    if (!PyArg_ParseTuple(args, "y*ffd", &wb, &lo, &hi, &u))
+        return NULL;
+    size_t n = (size_t)wb.len / sizeof(float);
+    const float *w = wb.buf;
+    Py_ssize_t found = -1, last = -1;
+    Py_BEGIN_ALLOW_THREADS
+    double acc = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        float x = w[i];
+        if (x > 0.0f && x >= lo && x <= hi) {
+            acc += (double)x;
+            last = (Py_ssize_t)i;
+            if (acc > u) {
+                found = last;
+                break;
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&wb);
+    return PyLong_FromSsize_t(found >= 0 ? found : last);
+}
+
 static PyMethodDef methods[] = {
     {"region", region, METH_VARARGS, "Exact distances of a region's pixels (flat indices)."},
+    {"indices", indices, METH_VARARGS, "Flat image indices of a box mask's non-zero pixels."},
+    {"thresholds", thresholds, METH_VARARGS, "Clicking-group thresholds of float32 values."},
+    {"slice_total", slice_total, METH_VARARGS, "Count and sum of a clicking group's slice."},
+    {"group_draw", group_draw, METH_VARARGS, "The weight where the slice's running sum passes u."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_edt", NULL, -1, methods};
 
-PyMODINIT_FUNC PyInit__edt(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__edt(void)
+{
+    if (pthread_key_create(&s_key, scratch_free)) return PyErr_NoMemory();
+    return PyModule_Create(&module);
+}

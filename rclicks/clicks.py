@@ -111,18 +111,25 @@ class Target:
         pred_count = int(np.count_nonzero(pred))
         union = self.count + pred_count - inter
         iou = inter / union if union else float("nan")
-        fn_local = np.flatnonzero(missed)
-        if fn_local.size:
-            ly, lx = np.divmod(fn_local, x1 - x0)
-            fn = (ly + y0) * self.shape[1] + (lx + x0)
-        else:
-            fn = fn_local.astype(np.int64)
+        fn = _box_indices(missed, self.count - inter, y0, x0, self.shape[1])
         if pred_count == inter:
             fp = np.zeros(0, dtype=np.int64)
         else:
             p &= self.outside_crop  # what is left of pred is outside the object
             fp = np.flatnonzero(pred)
         return iou, (fn.astype(np.int64, copy=False), fp.astype(np.int64, copy=False))
+
+
+def _box_indices(mask: np.ndarray, count: int, y0: int, x0: int, width: int) -> np.ndarray:
+    """Flat image indices (int64, row-major) of the ``count`` true pixels of ``mask``, a
+    C-contiguous box whose top-left pixel is ``(y0, x0)`` in an image ``width`` wide."""
+    if _edt is not None:
+        out = np.empty(count, dtype=np.int64)
+        if count:
+            _edt.indices(np.ascontiguousarray(mask), mask.shape[1], y0, x0, width, out)
+        return out
+    ly, lx = np.divmod(np.flatnonzero(mask), mask.shape[1])
+    return ((ly + y0) * width + (lx + x0)).astype(np.int64)
 
 
 @dataclass
@@ -309,9 +316,19 @@ def group_thresholds(values: np.ndarray, group: int, n_groups: int) -> tuple[flo
     # float32 throughout, as the reference computes it (its weights are float32 and numpy
     # accumulates a float32 cumsum in float32). The total is the last cumulative sum, which
     # zeros leave unchanged (the reference's pairwise ``sum`` can differ from it by an ulp).
-    s = np.sort(np.asarray(values, dtype=np.float32).ravel())
-    if s.size == 0:
+    v = np.ascontiguousarray(values, dtype=np.float32).ravel()
+    if v.size == 0:
         return 0.0, 0.0
+    if _edt is not None:  # the same, over counted distinct values (None: sort them all)
+        found = _edt.thresholds(v, group, n_groups, False)
+        if found is not None:
+            return found[1], found[2]
+    return _sorted_thresholds(v, group, n_groups)
+
+
+def _sorted_thresholds(v: np.ndarray, group: int, n_groups: int) -> tuple[float, float]:
+    """:func:`group_thresholds` of the float32 values ``v`` (not empty) by a full sort."""
+    s = np.sort(v)
     # The band edges low×total and high×total are float64 (a float32 total times a Python
     # float), compared with the float32 cumulative sums exactly.
     c = np.cumsum(s, dtype=np.float32).astype(np.float64)
@@ -358,7 +375,25 @@ def pick(
     inside the group's mass slice, or the first maximum when ``deterministic``; None when no
     positive weight is left. Uses exactly one ``rng.random()`` when it samples. ``weights``
     must be finite and non-negative (see :func:`check_density`)."""
-    w = np.asarray(weights, dtype=np.float32)
+    w = np.ascontiguousarray(weights, dtype=np.float32)
+    if _edt is not None and not deterministic:  # the steps below, in C (bit-identical)
+        lo, hi = 0.0, np.inf
+        if n_groups > 1:
+            if not 1 <= group <= n_groups:
+                raise ValueError(f"group must be in 1..{n_groups}, got {group}")
+            found = _edt.thresholds(w, group, n_groups, True)
+            if found is None:  # too many distinct weights to count: sort them
+                vals = w[w > 0]
+                found = (vals.size, 0.0, 0.0)
+                if vals.size:
+                    found = (vals.size, *_sorted_thresholds(vals, group, n_groups))
+            if found[0] == 0:
+                return None
+            lo, hi = found[1], found[2]
+        count, total = _edt.slice_total(w, lo, hi)
+        if count == 0 or total <= 0:
+            return None
+        return int(idx[_edt.group_draw(w, lo, hi, rng.random() * total)])
     nz = np.flatnonzero(w)
     if nz.size == 0:
         return None

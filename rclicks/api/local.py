@@ -79,8 +79,12 @@ def _worker_init(
     device: str,
     out: str,
     masks: bool = False,
+    workers: int = 1,
 ) -> None:
     import rclicks.clicks  # noqa: F401 - sets OpenCV to one thread per worker
+    from rclicks.engine.threads import set_share
+
+    set_share(workers)  # the workers share this machine's CPUs for their step threads
 
     _WORKER.update(
         model=model.build(device),
@@ -133,6 +137,7 @@ def run_workers(
                     device,
                     str(folder.path),
                     folder.masks,
+                    workers,
                 ),
             ) as pool:
                 futures = [pool.submit(_worker_run, name, label, i) for name, label, i in work]

@@ -7,6 +7,8 @@ the simulators are asked for their densities once per distinct region
 (:func:`rclicks.clicks.click_step`) and the model decodes them all in one ``predict_batch``
 call. Trajectories in the same state share work: at the first click all of them start from
 the empty prediction, so its error distances and each simulator's density are computed once.
+The per-trajectory work of a step (distances, sides, clicks, IoUs) runs on the step threads
+(:mod:`rclicks.engine.threads`); simulators and the model are always called from this thread.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -23,11 +26,12 @@ from rclicks.clicks import (
     Target,
     click_side,
     click_step,
-    distances_of,
+    distance_of,
     trajectory_rng,
 )
 from rclicks.engine.densities import densities
 from rclicks.engine.plan import BASELINE, ProtocolSettings, TrajectorySpec, plan
+from rclicks.engine.threads import map_ordered
 from rclicks.errors import PluginError
 from rclicks.protocols import (
     BatchPredictor,
@@ -161,28 +165,40 @@ def run_instance(
         if not live:
             break
         # 1. every trajectory's side and error region (distances shared by equal states)
-        distances: dict[int, list[DistanceMap]] = {}
-        sides = []
+        stepping = []
         for t in live:
             if t.script is not None:  # a recorded click: nothing to simulate
                 c = t.script[k - 1]
                 t.clicks.append(c)
                 t.flat.append(c.y * w + c.x)
-                continue
-            shared = distances.get(id(t.errors))
-            if shared is None:
-                shared = distances[id(t.errors)] = distances_of(t.errors, (h, w))
+            else:
+                stepping.append(t)
+        regions: dict[tuple[int, int], np.ndarray] = {}  # (state, 0 = FN / 1 = FP) -> pixels
+        for t in stepping:
+            regions.setdefault((id(t.errors), 0), t.errors[0])
+            regions.setdefault((id(t.errors), 1), t.errors[1])
+        maps = map_ordered(partial(distance_of, shape=(h, w)), list(regions.values()))
+        distances = {}
+        for (state, side), dmap in zip(regions, maps):
+            distances.setdefault(state, [None, None])[side] = dmap
+
+        def side_of(t: _Traj, distances=distances):
+            shared = distances[id(t.errors)]
             clicked = np.array(t.flat, dtype=np.int64)
-            sides.append((t, clicked, click_side(shared[0], shared[1], clicked)))
+            return t, clicked, click_side(shared[0], shared[1], clicked)
+
+        sides = map_ordered(side_of, stepping)
         # 2. densities, once per distinct (simulator, region), batched per simulator
         needed: dict[tuple[int, int], tuple[ClickSimulator, DistanceMap]] = {}
         for t, _, side in sides:
             if t.samples:
                 needed.setdefault((id(t.sim), id(side.region)), (t.sim, side.region))
         values = densities(image, target.gt, list(needed.values()))
+
         # 3. the clicks
-        for t, clicked, side in sides:
-            choice = click_step(
+        def choose(item, values=values) -> Click:
+            t, clicked, side = item
+            return click_step(
                 side,
                 values.get((id(t.sim), id(side.region))) if t.samples else None,
                 clicked,
@@ -190,8 +206,9 @@ def run_instance(
                 t.spec.group,
                 settings.groups,
                 t.deterministic,
-            )
-            c = choice.click
+            ).click
+
+        for (t, _, _), c in zip(sides, map_ordered(choose, sides)):
             t.clicks.append(c)
             t.flat.append(c.y * w + c.x)
         # 4. the model, all trajectories at once
@@ -200,16 +217,24 @@ def run_instance(
             model, embedding, [list(t.clicks) for t in live], [t.state for t in live]
         )
         per_click = (time.perf_counter() - t0) / len(live)
-        for t, prob, state in zip(live, probs, states):
-            prob = as_prob(prob, (h, w), model)
-            t.state = state
-            pred = prob > threshold
+
+        # 5. every prediction's IoU and error regions (and its encoded mask)
+        def outcome(item) -> tuple[float, Any]:
+            t, prob = item
+            pred = as_prob(prob, (h, w), model) > threshold
+            rle = None
             if masks is not None:
-                masks["rle"].append(encode_mask(pred, t.pred))
+                rle = encode_mask(pred, t.pred)
                 t.pred, pred = pred, pred.copy()  # evaluate() consumes its argument
             iou, t.errors = target.evaluate(pred)
+            return iou, rle
+
+        results = map_ordered(outcome, list(zip(live, probs)))
+        for t, state, (iou, rle) in zip(live, states, results):
+            t.state = state
             c = t.clicks[-1]
             if masks is not None:
+                masks["rle"].append(rle)
                 for name, value in zip(
                     ("dataset", "sample_id", "instance_id", "simulator", "group", "repeat"),
                     (dataset, sample_id, instance_id, t.spec.simulator, t.spec.group,
