@@ -12,13 +12,15 @@ a weak model or early clicks). The model is a real plugin, found through an entr
 distribution made for the run, and every run is a real ``rclicks eval`` process.
 
 Cost per extra click = the difference of (wall time − the model seconds rclicks records in
-``per_click.parquet``) between a 20-click and a 5-click run, divided by the difference of their
+``per_click.parquet``) between a 20-click and a 2-click run, divided by the difference of their
 click counts: process start, imports, data loading and summaries cancel out. Cases:
-``baseline`` (``--simulator baseline``: one trajectory per instance) and ``distance`` (the
-default: baseline + 10 clicking groups). Each case runs ``--repeats`` times alternating with
-the ``--before`` revision (default: the last commit before the speed work of issue 16), built
-in a temporary git worktree; the medians and the ratio are printed, and the rows of both
-revisions are compared (they must be identical apart from ``seconds``).
+``baseline`` (``--simulator baseline``: one trajectory per instance, 8 images) and ``distance``
+(the default: baseline + 10 clicking groups, 2 images), so that both have some 150–400 extra
+clicks. Each case runs ``--repeats`` times alternating with the ``--before`` revision
+(default: the last commit before the speed work of issue 16), built in a temporary git
+worktree; the medians and the ratio are printed, and the rows of both revisions are compared
+(they must be identical apart from ``seconds``). The step threads are the default (the CPUs of
+the machine); ``RCLICKS_THREADS=1`` measures one.
 
 A measurement script, not a test: it asserts nothing about timings.
 """
@@ -46,7 +48,8 @@ sys.path.insert(0, str(PLUGINS))
 from rclicks_testplug import hard_scene  # noqa: E402
 
 CASES = {"baseline": ["--simulator", "baseline"], "distance": []}
-SHORT, LONG = 5, 20
+IMAGES = {"baseline": 8, "distance": 2}  # about as many extra clicks: 8 × 18 and 2 × 11 × 18
+SHORT, LONG = 2, 20
 
 
 def write_dataset(root: Path, n: int) -> Path:
@@ -80,16 +83,19 @@ def worktree(rev: str, root: Path) -> Path:
     return path
 
 
-def run_eval(tree: Path | None, site: Path, data: Path, out: Path, case: str, clicks: int):
+def run_eval(tree: Path | None, site: Path, data: Path, out: Path, case: str, clicks: int,
+             images: int):  # fmt: skip
     env = {**os.environ, "RCLICKS_LOAD_PLUGINS": "benchplug", "OMP_NUM_THREADS": "1"}
     paths = [str(site), str(PLUGINS)]
     if tree is not None:
         paths.insert(0, str(tree))
     env["PYTHONPATH"] = os.pathsep.join(paths)
     cmd = [sys.executable, "-m", "rclicks.cli", "eval", "--model", "disks", "--dataset",
-           str(data), "--max-clicks", str(clicks), "--out", str(out), *CASES[case]]  # fmt: skip
+           str(data), "--max-clicks", str(clicks), "--limit", str(images), "--out", str(out),
+           *CASES[case]]  # fmt: skip
     t0 = time.perf_counter()
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    # not from the repository root: `python -m` puts the working folder first on sys.path
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=out.parent)
     wall = time.perf_counter() - t0
     if done.returncode:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
@@ -100,14 +106,15 @@ def run_eval(tree: Path | None, site: Path, data: Path, out: Path, case: str, cl
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--images", type=int, default=2, help="hard-case images (default 2)")
+    ap.add_argument("--scale", type=float, default=1.0, help="× the images of each case")
     ap.add_argument("--before", default=BEFORE, help="the revision to compare with ('' = none)")
     ap.add_argument("--case", choices=[*CASES, "all"], default="all")
     args = ap.parse_args()
     cases = list(CASES) if args.case == "all" else [args.case]
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
-        data = write_dataset(t / "hard", args.images)
+        images = {c: max(1, round(n * args.scale)) for c, n in IMAGES.items()}
+        data = write_dataset(t / "hard", max(images[c] for c in cases))
         site = plugin_site(t / "site")
         trees: dict[str, Path | None] = {"now": None}
         if args.before:
@@ -123,19 +130,22 @@ def main() -> None:
                         for clicks in (SHORT, LONG):
                             n += 1
                             out = t / f"run{n}"
-                            wall, model, r = run_eval(tree, site, data, out, case, clicks)
+                            wall, model, r = run_eval(
+                                tree, site, data, out, case, clicks, images[case]
+                            )
                             cost[clicks], count[clicks] = wall - model, len(r)
                             if clicks == LONG:
                                 rows[(case, label)] = r.drop(columns=["seconds"])
                         ms = (cost[LONG] - cost[SHORT]) / (count[LONG] - count[SHORT]) * 1e3
                         per_click.setdefault((case, label), []).append(ms)
                         print(f"  repeat {rep + 1} {case:8s} {label:6s} {ms:6.2f} ms per click "
-                              f"({count[LONG]} clicks)", flush=True)  # fmt: skip
+                              f"({count[LONG] - count[SHORT]} extra)", flush=True)  # fmt: skip
         finally:
             if args.before:
                 subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force",
                                 str(t / "before")], check=False)  # fmt: skip
-    print(f"\nhard case: {args.images} images 2048×1536, one 1.1 Mpx object each, disks of r 150")
+    print("\nhard case: 2048×1536 images, one 1.1 Mpx object each, disks of r 150;",
+          ", ".join(f"{c} on {images[c]} images" for c in cases))  # fmt: skip
     print("toolkit cost per extra click (wall − model seconds), median of", args.repeats)
     for case in cases:
         now = statistics.median(per_click[(case, "now")])

@@ -26,31 +26,38 @@
 #include <string.h>
 #include <pthread.h>
 
-static void transform(const uint8_t *m, int h, int w, int32_t *g, int32_t *v, int64_t *z)
+/* pass 1 on the columns [c0, c1): g = vertical distance to the nearest outside pixel (capped
+   by the ring) */
+static void columns(const uint8_t *m, int h, int w, int32_t *g, int c0, int c1)
 {
-    /* pass 1: g = vertical distance to the nearest outside pixel (capped by the ring) */
-    for (int x = 0; x < w; x++)
+    for (int x = c0; x < c1; x++)
         g[x] = m[x] != 0;
     for (int y = 1; y < h; y++) {
         const uint8_t *restrict row = m + (int64_t)y * w;
         int32_t *restrict gr = g + (int64_t)y * w;
         const int32_t *restrict gp = gr - w;
-        for (int x = 0; x < w; x++)
+        for (int x = c0; x < c1; x++)
             gr[x] = (gp[x] + 1) & -(int32_t)(row[x] != 0);
     }
     {
         int32_t *restrict gl = g + (int64_t)(h - 1) * w;
-        for (int x = 0; x < w; x++)
+        for (int x = c0; x < c1; x++)
             gl[x] = gl[x] < 1 ? gl[x] : 1;
     }
     for (int y = h - 2; y >= 0; y--) {
         int32_t *restrict gr = g + (int64_t)y * w;
         const int32_t *restrict gn = gr + w;
-        for (int x = 0; x < w; x++) {
+        for (int x = c0; x < c1; x++) {
             int32_t d = gn[x] + 1;
             gr[x] = gr[x] < d ? gr[x] : d;
         }
     }
+}
+
+/* pass 2 on the rows [r0, r1): g becomes the squared distance; v, z: scratch of w + 2 and
+   2 w + 4 entries */
+static void rows(int w, int32_t *g, int r0, int r1, int32_t *v, int64_t *z)
+{
     /* pass 2: per row, per run of inside pixels, lower envelope of (x - q)^2 + g(q)^2 over the
        run's columns plus the two outside pixels that end it (g = 0). The row's g^2 go to a
        padded copy f (f[x + 1] = g(x)^2, zero beyond the box), so the results can be written
@@ -58,7 +65,7 @@ static void transform(const uint8_t *m, int h, int w, int32_t *g, int32_t *v, in
     int64_t *f = z + w + 2;
     f[0] = 0;
     f[w + 1] = 0;
-    for (int y = 0; y < h; y++) {
+    for (int y = r0; y < r1; y++) {
         int32_t *gr = g + (int64_t)y * w;
         for (int x = 0; x < w; x++)
             f[x + 1] = (int64_t)gr[x] * gr[x];
@@ -191,58 +198,366 @@ static int reserve_values(Scratch *s, size_t n)
     return 0;
 }
 
-/* The distances of one region; 0 on success, -1 when out of memory. */
-static int region_distances(const int64_t *idx, Py_ssize_t n, int64_t width, float *dist)
+/* -- work split over threads ----------------------------------------------------------------
+   parallel(fn, ctx, n, threads) runs fn(ctx, from, to, t) on `threads` consecutive parts of
+   [0, n), part 0 on the calling thread; a part whose thread cannot start runs there too. */
+#define MAX_THREADS 64
+
+typedef void (*part_fn)(void *ctx, int64_t from, int64_t to, int t);
+
+typedef struct {
+    part_fn fn;
+    void *ctx;
+    int64_t from, to;
+    int t;
+} Job;
+
+static void *job_main(void *arg)
+{
+    Job *j = arg;
+    j->fn(j->ctx, j->from, j->to, j->t);
+    return NULL;
+}
+
+static void parallel(part_fn fn, void *ctx, int64_t n, int threads)
+{
+    if (threads > n) threads = (int)n;
+    if (threads <= 1) {
+        fn(ctx, 0, n, 0);
+        return;
+    }
+    Job jobs[MAX_THREADS];
+    pthread_t ids[MAX_THREADS];
+    int ok[MAX_THREADS] = {0};
+    for (int t = 0; t < threads; t++)
+        jobs[t] = (Job){fn, ctx, n * t / threads, n * (t + 1) / threads, t};
+    for (int t = 1; t < threads; t++)
+        ok[t] = !pthread_create(&ids[t], NULL, job_main, &jobs[t]);
+    job_main(&jobs[0]);
+    for (int t = 1; t < threads; t++) {
+        if (ok[t]) pthread_join(ids[t], NULL);
+        else job_main(&jobs[t]);
+    }
+}
+
+/* One region's transform: the parts below walk the ascending indices row by row (no division
+   per pixel); a pixel of image row y sits at mask[idx - off(y)] with off(y) = y * width + x0
+   - (y - y0) * w. */
+typedef struct {
+    const int64_t *idx;
+    int64_t width, y0, x0, w, h;
+    uint8_t *mask;
+    int32_t *g, *vs;
+    int64_t *zs;
+    float *dist;
+    int64_t xmin[MAX_THREADS], xmax[MAX_THREADS];
+    struct RowBound *order; /* region_max: the rows' bounds */
+} Region;
+
+static void part_xrange(void *ctx, int64_t from, int64_t to, int t)
+{
+    Region *r = ctx;
+    const int64_t *idx = r->idx, width = r->width;
+    int64_t rs = idx[from] / width * width, lo = width, hi = 0;
+    for (int64_t i = from; i < to; i++) {
+        while (idx[i] >= rs + width) rs += width;
+        int64_t x = idx[i] - rs;
+        if (x < lo) lo = x;
+        if (x >= hi) hi = x + 1;
+    }
+    r->xmin[t] = lo;
+    r->xmax[t] = hi;
+}
+
+static void part_clear(void *ctx, int64_t from, int64_t to, int t)
+{
+    Region *r = ctx;
+    memset(r->mask + from * r->w, 0, (size_t)((to - from) * r->w));
+}
+
+static int64_t row_offset(const Region *r, int64_t y)
+{
+    return y * r->width + r->x0 - (y - r->y0) * r->w;
+}
+
+static void part_scatter(void *ctx, int64_t from, int64_t to, int t)
+{
+    Region *r = ctx;
+    const int64_t *idx = r->idx, width = r->width;
+    int64_t y = idx[from] / width, rs = y * width, off = row_offset(r, y), step = width - r->w;
+    for (int64_t i = from; i < to; i++) {
+        while (idx[i] >= rs + width) {
+            rs += width;
+            off += step;
+        }
+        r->mask[idx[i] - off] = 1;
+    }
+}
+
+static void part_columns(void *ctx, int64_t from, int64_t to, int t)
+{
+    Region *r = ctx;
+    columns(r->mask, (int)r->h, (int)r->w, r->g, (int)from, (int)to);
+}
+
+static void part_rows(void *ctx, int64_t from, int64_t to, int t)
+{
+    Region *r = ctx;
+    rows((int)r->w, r->g, (int)from, (int)to, r->vs + (size_t)t * (r->w + 2),
+         r->zs + (size_t)t * (2 * r->w + 4));
+}
+
+static void part_gather(void *ctx, int64_t from, int64_t to, int t)
+{
+    Region *r = ctx;
+    const int64_t *idx = r->idx, width = r->width;
+    const int32_t *g = r->g;
+    int64_t y = idx[from] / width, rs = y * width, off = row_offset(r, y), step = width - r->w;
+    for (int64_t i = from; i < to; i++) {
+        while (idx[i] >= rs + width) {
+            rs += width;
+            off += step;
+        }
+        int32_t d2 = g[idx[i] - off];
+        /* sqrtf of an exact float is the correctly rounded root, the same as rounding the
+           double root (53 >= 2 * 24 + 2 bits); whole numbers from 2^24 on go through double */
+        r->dist[i] = d2 < (1 << 24) ? sqrtf((float)d2) : (float)sqrt((double)d2);
+    }
+}
+
+/* The distances of one region on `threads` threads; 0 on success, -1 when out of memory. */
+static int region_distances(const int64_t *idx, Py_ssize_t n, int64_t width, float *dist,
+                            int threads)
 {
     Scratch *s = scratch();
     if (!s) return -1;
-    /* rows from the first and last index; columns and rows of every pixel by walking the
-       ascending indices row by row (no division per pixel) */
-    int64_t y0 = idx[0] / width, y1 = idx[n - 1] / width + 1;
+    if (threads > MAX_THREADS) threads = MAX_THREADS;
+    if (threads < 1) threads = 1;
+    Region r = {.idx = idx, .width = width, .dist = dist};
+    r.y0 = idx[0] / width;
+    r.h = idx[n - 1] / width + 1 - r.y0;
+    int parts = threads < n ? threads : (int)n;
+    parallel(part_xrange, &r, n, parts);
     int64_t x0 = width, x1 = 0;
-    int64_t rs = y0 * width;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        while (idx[i] >= rs + width) rs += width;
-        int64_t x = idx[i] - rs;
-        if (x < x0) x0 = x;
-        if (x >= x1) x1 = x + 1;
+    for (int t = 0; t < parts; t++) {
+        if (r.xmin[t] < x0) x0 = r.xmin[t];
+        if (r.xmax[t] > x1) x1 = r.xmax[t];
     }
-    int64_t h = y1 - y0, w = x1 - x0;
-    if (h > INT32_MAX || w > INT32_MAX || reserve_box(s, (size_t)(h * w), (size_t)w) < 0)
+    r.x0 = x0;
+    r.w = x1 - x0;
+    if (r.h > INT32_MAX || r.w > INT32_MAX ||
+        reserve_box(s, (size_t)(r.h * r.w), (size_t)r.w) < 0)
         return -1;
-    uint8_t *mask = s->mask;
-    int32_t *g = s->g;
-    memset(mask, 0, (size_t)(h * w));
-    /* local index = idx - (y0 + r) * width - x0 + r * w for the pixel's box row r */
-    int64_t shift = y0 * width + x0, step = width - w;
-    rs = y0 * width;
-    int64_t off = shift;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        while (idx[i] >= rs + width) {
-            rs += width;
-            off += step;
+    r.mask = s->mask;
+    r.g = s->g;
+    if (threads > 1) {
+        r.vs = malloc((size_t)threads * (r.w + 2) * sizeof(int32_t));
+        r.zs = malloc((size_t)threads * (2 * (size_t)r.w + 4) * sizeof(int64_t));
+        if (!r.vs || !r.zs) {
+            free(r.vs);
+            free(r.zs);
+            return -1;
         }
-        mask[idx[i] - off] = 1;
+    } else {
+        r.vs = s->v;
+        r.zs = s->z;
     }
-    transform(mask, (int)h, (int)w, g, s->v, s->z);
-    rs = y0 * width;
-    off = shift;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        while (idx[i] >= rs + width) {
-            rs += width;
-            off += step;
-        }
-        dist[i] = (float)sqrt((double)g[idx[i] - off]);
+    parallel(part_clear, &r, r.h, threads);
+    parallel(part_scatter, &r, n, threads);
+    parallel(part_columns, &r, r.w, threads);
+    parallel(part_rows, &r, r.h, threads);
+    parallel(part_gather, &r, n, threads);
+    if (threads > 1) {
+        free(r.vs);
+        free(r.zs);
     }
     return 0;
 }
 
-/* region(idx, width, out): see the top of the file. */
+/* The prepared box of a region (rows, columns, mask, pass 1 done) for region_max. */
+static int region_prepare(Region *r, Scratch *s, Py_ssize_t n, int threads)
+{
+    const int64_t *idx = r->idx, width = r->width;
+    r->y0 = idx[0] / width;
+    r->h = idx[n - 1] / width + 1 - r->y0;
+    int parts = threads < n ? threads : (int)n;
+    parallel(part_xrange, r, n, parts);
+    int64_t x0 = width, x1 = 0;
+    for (int t = 0; t < parts; t++) {
+        if (r->xmin[t] < x0) x0 = r->xmin[t];
+        if (r->xmax[t] > x1) x1 = r->xmax[t];
+    }
+    r->x0 = x0;
+    r->w = x1 - x0;
+    if (r->h > INT32_MAX || r->w > INT32_MAX ||
+        reserve_box(s, (size_t)(r->h * r->w), (size_t)r->w) < 0)
+        return -1;
+    r->mask = s->mask;
+    r->g = s->g;
+    r->vs = s->v;
+    r->zs = s->z;
+    parallel(part_clear, r, r->h, threads);
+    parallel(part_scatter, r, n, threads);
+    parallel(part_columns, r, r->w, threads);
+    return 0;
+}
+
+static float root(int64_t d2)
+{
+    return d2 < (1 << 24) ? sqrtf((float)d2) : (float)sqrt((double)d2);
+}
+
+typedef struct RowBound {
+    int64_t bound; /* squared: no pixel of the row is farther from the outside */
+    int64_t row;
+} RowBound;
+
+/* A pixel is no farther than its nearest outside pixel along its column (g, pass 1) nor than
+   the one along its row (the nearer end of its run): the bound of each row of [from, to). */
+static void part_bounds(void *ctx, int64_t from, int64_t to, int t)
+{
+    Region *r = ctx;
+    for (int64_t y = from; y < to; y++) {
+        const int32_t *gr = r->g + y * r->w;
+        int64_t m = 0, x = 0, w = r->w;
+        while (x < w) {
+            if (!gr[x]) {
+                x++;
+                continue;
+            }
+            int64_t a = x;
+            while (x < w && gr[x]) x++;
+            int64_t b = x - 1;
+            for (int64_t q = a; q <= b; q++) {
+                int64_t along = q - a + 1 < b - q + 1 ? q - a + 1 : b - q + 1;
+                int64_t v = gr[q] < along ? gr[q] : along;
+                m = v > m ? v : m;
+            }
+        }
+        r->order[y] = (RowBound){m * m, y};
+    }
+}
+
+static int by_bound(const void *a, const void *b)
+{
+    const RowBound *x = a, *y = b;
+    if (x->bound != y->bound) return x->bound < y->bound ? 1 : -1;
+    return x->row < y->row ? -1 : x->row > y->row;
+}
+
+/* The largest distance of a region outside the excluded pixels and the first pixel (row-major)
+   holding it, without the whole map: a pixel's distance is at most its vertical distance g
+   (pass 1) and its distance to the nearer end of its run along the row, so rows are
+   transformed in the order of the largest such bound, and no row whose bound is below the best
+   distance found so far can hold the maximum or a tie. Distances are
+   compared as the floats the full map would hold. Returns 0, or -1 when out of memory. */
+static int region_max_of(const int64_t *idx, Py_ssize_t n, int64_t width, const int64_t *ex,
+                         Py_ssize_t n_ex, int threads, float *best, int64_t *where)
+{
+    Scratch *s = scratch();
+    if (!s) return -1;
+    if (threads > MAX_THREADS) threads = MAX_THREADS;
+    if (threads < 1) threads = 1;
+    Region r = {.idx = idx, .width = width};
+    if (region_prepare(&r, s, n, threads) < 0) return -1;
+    RowBound *order = malloc((size_t)r.h * sizeof(RowBound));
+    if (!order) return -1;
+    r.order = order;
+    parallel(part_bounds, &r, r.h, threads);
+    qsort(order, (size_t)r.h, sizeof(RowBound), by_bound);
+    *best = 0.0f;
+    *where = -1;
+    for (int64_t i = 0; i < r.h; i++) {
+        if (order[i].bound == 0 || root(order[i].bound) < *best) break;
+        int64_t y = order[i].row;
+        rows((int)r.w, r.g, (int)y, (int)y + 1, r.vs, r.zs);
+        const int32_t *gr = r.g + y * r.w;
+        int64_t base = (r.y0 + y) * width + r.x0;
+        for (int64_t x = 0; x < r.w; x++) {
+            if (!gr[x]) continue;
+            float d = root(gr[x]);
+            int64_t flat = base + x;
+            if (d < *best || (d == *best && flat > *where)) continue;
+            /* excluded (already clicked) pixels count as 0 */
+            Py_ssize_t lo = 0, hi = n_ex;
+            while (lo < hi) {
+                Py_ssize_t mid = (lo + hi) / 2;
+                if (ex[mid] < flat) lo = mid + 1; else hi = mid;
+            }
+            if (lo < n_ex && ex[lo] == flat) continue;
+            *best = d;
+            *where = flat;
+        }
+    }
+    free(order);
+    return 0;
+}
+
+/* run_bound(idx, width) -> the largest distance any pixel of the region can have without
+   computing one: a pixel's nearest outside pixel along its row is at most (L + 1) / 2 away in a
+   run of L pixels, so (longest run + 1) // 2 bounds every distance. */
+static PyObject *run_bound(PyObject *self, PyObject *args)
+{
+    Py_buffer ib;
+    Py_ssize_t width;
+    if (!PyArg_ParseTuple(args, "y*n", &ib, &width))
+        return NULL;
+    Py_ssize_t n = ib.len / (Py_ssize_t)sizeof(int64_t);
+    const int64_t *idx = ib.buf;
+    int64_t longest = 0;
+    if (width > 0 && n > 0) {
+        Py_BEGIN_ALLOW_THREADS
+        int64_t rs = idx[0] / width * width, run = 1;
+        for (Py_ssize_t i = 1; i < n; i++) {
+            int same_row = idx[i] < rs + width;
+            if (!same_row)
+                while (idx[i] >= rs + width) rs += width;
+            if (same_row && idx[i] == idx[i - 1] + 1) run++;
+            else {
+                if (run > longest) longest = run;
+                run = 1;
+            }
+        }
+        if (run > longest) longest = run;
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&ib);
+    return PyLong_FromLongLong((long long)((longest + 1) / 2));
+}
+
+/* region_max(idx, width, excluded, threads=1) -> (distance, flat index), (0.0, -1) when no
+   pixel outside `excluded` (ascending int64 flat indices) is left. */
+static PyObject *region_max(PyObject *self, PyObject *args)
+{
+    Py_buffer ib, eb;
+    Py_ssize_t width;
+    int threads = 1;
+    if (!PyArg_ParseTuple(args, "y*ny*|i", &ib, &width, &eb, &threads))
+        return NULL;
+    Py_ssize_t n = ib.len / (Py_ssize_t)sizeof(int64_t);
+    float best = 0.0f;
+    int64_t where = -1;
+    int failed = 0;
+    if (width > 0 && n > 0) {
+        Py_BEGIN_ALLOW_THREADS
+        failed = region_max_of((const int64_t *)ib.buf, n, width, (const int64_t *)eb.buf,
+                               eb.len / (Py_ssize_t)sizeof(int64_t), threads, &best, &where);
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&ib);
+    PyBuffer_Release(&eb);
+    if (failed) return PyErr_NoMemory();
+    return Py_BuildValue("dL", (double)best, (long long)where);
+}
+
+/* region(idx, width, out, threads=1): see the top of the file; threads > 1 splits the
+   transform of a large box over that many threads. */
 static PyObject *region(PyObject *self, PyObject *args)
 {
     Py_buffer ib, ob;
     Py_ssize_t width;
-    if (!PyArg_ParseTuple(args, "y*nw*", &ib, &width, &ob))
+    int threads = 1;
+    if (!PyArg_ParseTuple(args, "y*nw*|i", &ib, &width, &ob, &threads))
         return NULL;
     Py_ssize_t n = ib.len / (Py_ssize_t)sizeof(int64_t);
     PyObject *result = NULL;
@@ -253,7 +568,7 @@ static PyObject *region(PyObject *self, PyObject *args)
     int failed = 0;
     if (n > 0) {
         Py_BEGIN_ALLOW_THREADS
-        failed = region_distances((const int64_t *)ib.buf, n, width, (float *)ob.buf);
+        failed = region_distances((const int64_t *)ib.buf, n, width, (float *)ob.buf, threads);
         Py_END_ALLOW_THREADS
     }
     if (failed) {
@@ -548,6 +863,8 @@ static PyObject *group_draw(PyObject *self, PyObject *args)
 
 static PyMethodDef methods[] = {
     {"region", region, METH_VARARGS, "Exact distances of a region's pixels (flat indices)."},
+    {"region_max", region_max, METH_VARARGS, "A region's largest distance and where it is."},
+    {"run_bound", run_bound, METH_VARARGS, "An upper bound of a region's distances."},
     {"indices", indices, METH_VARARGS, "Flat image indices of a box mask's non-zero pixels."},
     {"thresholds", thresholds, METH_VARARGS, "Clicking-group thresholds of float32 values."},
     {"slice_total", slice_total, METH_VARARGS, "Count and sum of a clicking group's slice."},

@@ -19,8 +19,9 @@ functions.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -132,7 +133,6 @@ def _box_indices(mask: np.ndarray, count: int, y0: int, x0: int, width: int) -> 
     return ((ly + y0) * width + (lx + x0)).astype(np.int64)
 
 
-@dataclass
 class DistanceMap:
     """An error region and the exact L2 distance of each of its pixels to the nearest pixel
     outside it (the image border counting as outside).
@@ -140,12 +140,52 @@ class DistanceMap:
     ``idx`` are the region's flat indices (``y * W + x``) in ascending, i.e. row-major, order;
     ``dist`` are float32 distances aligned with ``idx``. Pixels outside the region have
     distance 0.
+
+    ``DistanceMap(shape, idx)`` without ``dist`` computes it on first use: the side rule and
+    the baseline click need only :meth:`max` and :meth:`first_argmax`, which the C transform
+    finds without the whole map (``threads``: how many threads a large transform may use).
+    Either way the values are the same.
     """
 
-    shape: tuple[int, int]
-    idx: np.ndarray
-    dist: np.ndarray
-    _max: float | None = field(default=None, repr=False)
+    def __init__(
+        self,
+        shape: tuple[int, int],
+        idx: np.ndarray,
+        dist: np.ndarray | None = None,
+        _max: float | None = None,
+        *,
+        threads: int = 1,
+        zeroed: np.ndarray | None = None,
+        base: DistanceMap | None = None,
+    ) -> None:
+        self.shape = (int(shape[0]), int(shape[1]))
+        self.idx = idx
+        self._dist = dist
+        self._max = _max
+        self._where: int | None = None  # flat index of the first maximum, once known
+        self._bound: float | None = None
+        self._threads = threads
+        self._zeroed = zeroed  # positions in idx that hold 0 (clicked), with ``base``
+        self._base = base
+        self._lock = threading.RLock()
+        if dist is None and base is None and _edt is None:
+            self._dist = _full_distances(idx, self.shape, threads)
+
+    def __repr__(self) -> str:
+        return f"DistanceMap(shape={self.shape}, size={self.size})"
+
+    @property
+    def dist(self) -> np.ndarray:
+        if self._dist is None:
+            with self._lock:
+                if self._dist is None:
+                    if self._base is None:
+                        self._dist = _full_distances(self.idx, self.shape, self._threads)
+                    else:
+                        dist = self._base.dist.copy()
+                        dist[self._zeroed] = 0.0
+                        self._dist = dist
+        return self._dist
 
     @property
     def size(self) -> int:
@@ -172,21 +212,59 @@ class DistanceMap:
         j = self.positions(clicks)
         if j.size == 0:
             return self
-        dist = self.dist.copy()
-        dist[j] = 0.0
-        return DistanceMap(self.shape, self.idx, dist)
+        base = self._base or self
+        if self._zeroed is not None:
+            j = np.union1d(self._zeroed, j)
+        out = DistanceMap(self.shape, self.idx, zeroed=j, base=base)
+        out._bound = base._bound if base._max is None else base._max  # zeros lower no bound
+        if self._dist is not None or base._dist is not None:
+            out.dist  # noqa: B018 - the values are at hand: zero them now
+        elif base._where is not None and not np.isin(base._where, self.idx[j]):
+            # zeroing pixels other than the first maximum leaves it the first maximum
+            out._max, out._where = base._max, base._where
+        return out
+
+    def _known(self) -> bool:
+        return self._max is not None and (self._where is not None or self._max <= 0.0)
+
+    def _find_max(self) -> None:
+        if self._known():
+            return
+        with self._lock:
+            if self._known():
+                return
+            if self.idx.size == 0:
+                self._max, self._where = 0.0, None
+            elif self._dist is None and _edt is not None:  # the pruned search in C
+                excluded = self.idx[self._zeroed] if self._zeroed is not None else _NO_PIXELS
+                best, where = _edt.region_max(self.idx, self.shape[1], excluded, self._threads)
+                self._max, self._where = best, (where if where >= 0 else None)
+            else:
+                dist = self.dist
+                j = int(np.argmax(dist))
+                self._max, self._where = float(dist[j]), int(self.idx[j])
+
+    def bound(self) -> float:
+        """An upper bound of :meth:`max`, cheap where the maximum is not known yet (half the
+        longest run of the region's pixels along a row)."""
+        if self._max is not None:
+            return self._max
+        if self._dist is not None or _edt is None or self.idx.size == 0:
+            return self.max()
+        if self._bound is None:
+            self._bound = float(_edt.run_bound(self.idx, self.shape[1]))
+        return self._bound
 
     def max(self) -> float:
-        if self._max is None:
-            self._max = float(self.dist.max()) if self.dist.size else 0.0
-        return self._max
+        self._find_max()
+        return self._max  # type: ignore[return-value]
 
     def first_argmax(self) -> tuple[int, int]:
         """``(y, x)`` of the first maximum in row-major order of the full image."""
-        if self.max() <= 0.0:
+        self._find_max()
+        if self._max <= 0.0 or self._where is None:  # type: ignore[operator]
             return 0, 0  # every pixel holds the maximum 0; the first one is (0, 0)
-        k = int(self.idx[int(np.argmax(self.dist))])
-        y, x = divmod(k, self.shape[1])
+        y, x = divmod(self._where, self.shape[1])
         return y, x
 
     def mask(self) -> np.ndarray:
@@ -207,6 +285,10 @@ try:  # the C transform (rclicks/_edt.c), built at install time
 except ImportError:  # pragma: no cover - a build without a compiler: OpenCV does the work
     _edt = None
 
+# A region this large has its transform split over threads when asked (smaller ones gain less
+# than starting the threads costs).
+_SPLIT_PIXELS = 1 << 17
+
 # Below this distance OpenCV's float32 result is within 0.5 of the exact squared distance.
 _SNAP_LIMIT = 1024.0
 
@@ -216,37 +298,43 @@ def _sqrt(d2: np.ndarray) -> np.ndarray:
     return np.sqrt(d2.astype(np.float64)).astype(np.float32)
 
 
-def distance_of(idx: np.ndarray, shape: tuple[int, int]) -> DistanceMap:
+def distance_of(idx: np.ndarray, shape: tuple[int, int], threads: int = 1) -> DistanceMap:
     """Exact padded distance transform of the region given by flat indices ``idx``
-    (ascending), computed on the region's bounding box plus a one-pixel zero ring."""
-    return distances_of([idx], shape)[0]
+    (ascending), computed on the region's bounding box plus a one-pixel zero ring; a large
+    box is split over ``threads`` threads (the same result)."""
+    return distances_of([idx], shape, threads)[0]
 
 
-def distances_of(regions: Sequence[np.ndarray], shape: tuple[int, int]) -> list[DistanceMap]:
-    """:func:`distance_of` for several regions (e.g. the false negatives and positives)."""
+def distances_of(
+    regions: Sequence[np.ndarray], shape: tuple[int, int], threads: int = 1
+) -> list[DistanceMap]:
+    """:func:`distance_of` for several regions (e.g. the false negatives and positives). The
+    maps compute their values on first use."""
     shape = (int(shape[0]), int(shape[1]))
-    width = shape[1]
     out = []
     for idx in regions:
         idx = np.ascontiguousarray(idx, dtype=np.int64)
         if idx.size == 0:
             out.append(DistanceMap(shape, idx, np.zeros(0, np.float32), 0.0))
-        elif _edt is not None:
-            dist = np.empty(idx.size, dtype=np.float32)
-            _edt.region(idx, width, dist)
-            out.append(DistanceMap(shape, idx, dist))
         else:
-            ys = idx // width
-            xs = idx - ys * width
-            box = (int(ys[0]), int(ys[-1]) + 1, int(xs.min()), int(xs.max()) + 1)
-            out.append(_opencv_map(shape, idx, ys, xs, box))
+            out.append(DistanceMap(shape, idx, threads=threads))
     return out
 
 
-def _opencv_map(shape, idx: np.ndarray, ys: np.ndarray, xs: np.ndarray, box) -> DistanceMap:
-    y0, y1, x0, x1 = box
-    h, w = y1 - y0, x1 - x0
-    return DistanceMap(shape, idx, _opencv_at(ys - y0, xs - x0, h, w))
+_NO_PIXELS = np.zeros(0, dtype=np.int64)
+
+
+def _full_distances(idx: np.ndarray, shape: tuple[int, int], threads: int) -> np.ndarray:
+    """The distances of every pixel of the region ``idx`` (int64, ascending, not empty)."""
+    width = shape[1]
+    if _edt is not None:
+        dist = np.empty(idx.size, dtype=np.float32)
+        _edt.region(idx, width, dist, threads if idx.size >= _SPLIT_PIXELS else 1)
+        return dist
+    ys = idx // width
+    xs = idx - ys * width
+    y0, x0 = int(ys[0]), int(xs.min())
+    return _opencv_at(ys - y0, xs - x0, int(ys[-1]) + 1 - y0, int(xs.max()) + 1 - x0)
 
 
 def _opencv_at(ys: np.ndarray, xs: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -287,6 +375,13 @@ def choose_side(
     dfn = fn if isinstance(fn, DistanceMap) else padded_distance(fn)
     dfp = fp if isinstance(fp, DistanceMap) else padded_distance(fp)
     dfn, dfp = dfn.zero_at(clicked), dfp.zero_at(clicked)
+    # Usually one region settles it: its maximum beats a bound of the other's (which then is
+    # never computed). The larger region is asked first.
+    if dfn.size >= dfp.size:
+        if dfn.max() > dfp.bound():
+            return True, dfn, dfp
+    elif dfp.max() >= dfn.bound():
+        return False, dfn, dfp
     return dfn.max() > dfp.max(), dfn, dfp
 
 

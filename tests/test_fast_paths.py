@@ -106,3 +106,23 @@ def test_a_bad_thread_count_is_named(monkeypatch):
     monkeypatch.setenv("RCLICKS_THREADS", "many")
     with pytest.raises(ValueError, match="RCLICKS_THREADS must be a whole number, got 'many'"):
         threads()
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 7])
+def test_a_split_transform_equals_the_whole_image_transform(threads):
+    from scipy import ndimage as ndi
+
+    from rclicks.clicks import distance_of
+
+    yy, xx = np.mgrid[0:700, 0:900]
+    r = np.hypot(yy - 300, xx - 420)
+    masks = [
+        (r < 380) & ~((yy - 250) ** 2 + (xx - 300) ** 2 < 60**2),  # a deep disc with a hole
+        (xx > 30) | (yy % 50 == 0),  # touching three borders, thin lines
+        np.ones((700, 900), bool),
+    ]
+    for m in masks:
+        assert m.sum() >= clicks._SPLIT_PIXELS
+        got = distance_of(np.flatnonzero(m), m.shape, threads)
+        want = ndi.distance_transform_edt(np.pad(m, 1))[1:-1, 1:-1].astype(np.float32)
+        np.testing.assert_array_equal(got.dense(), want)

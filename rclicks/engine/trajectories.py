@@ -16,7 +16,6 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -26,12 +25,12 @@ from rclicks.clicks import (
     Target,
     click_side,
     click_step,
-    distance_of,
+    distances_of,
     trajectory_rng,
 )
 from rclicks.engine.densities import densities
 from rclicks.engine.plan import BASELINE, ProtocolSettings, TrajectorySpec, plan
-from rclicks.engine.threads import map_ordered
+from rclicks.engine.threads import map_ordered, threads
 from rclicks.errors import PluginError
 from rclicks.protocols import (
     BatchPredictor,
@@ -173,19 +172,22 @@ def run_instance(
                 t.flat.append(c.y * w + c.x)
             else:
                 stepping.append(t)
-        regions: dict[tuple[int, int], np.ndarray] = {}  # (state, 0 = FN / 1 = FP) -> pixels
-        for t in stepping:
-            regions.setdefault((id(t.errors), 0), t.errors[0])
-            regions.setdefault((id(t.errors), 1), t.errors[1])
-        maps = map_ordered(partial(distance_of, shape=(h, w)), list(regions.values()))
-        distances = {}
-        for (state, side), dmap in zip(regions, maps):
-            distances.setdefault(state, [None, None])[side] = dmap
+        # distance maps compute their values on first use: the side rule needs only their
+        # maxima. One state (the first click, or a single trajectory) has its transforms split
+        # over the step threads; several states run side by side instead.
+        errors = {id(t.errors): t.errors for t in stepping}
+        split = threads() if len(errors) == 1 else 1
+        distances = {key: distances_of(e, (h, w), split) for key, e in errors.items()}
 
         def side_of(t: _Traj, distances=distances):
-            shared = distances[id(t.errors)]
+            fn, fp = distances[id(t.errors)]
             clicked = np.array(t.flat, dtype=np.int64)
-            return t, clicked, click_side(shared[0], shared[1], clicked)
+            if t.samples:  # its simulator will get a whole region, most likely the larger one
+                (fn if fn.size >= fp.size else fp).dist  # noqa: B018
+            side = click_side(fn, fp, clicked)
+            if t.samples:  # computed here, on this step thread, if it is the other one
+                side.region.dist  # noqa: B018
+            return t, clicked, side
 
         sides = map_ordered(side_of, stepping)
         # 2. densities, once per distinct (simulator, region), batched per simulator
