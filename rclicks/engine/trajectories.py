@@ -30,7 +30,7 @@ from rclicks.clicks import (
 )
 from rclicks.engine.densities import densities
 from rclicks.engine.plan import BASELINE, ProtocolSettings, TrajectorySpec, plan
-from rclicks.engine.threads import map_ordered, threads
+from rclicks.engine.threads import PARALLEL_PIXELS, map_ordered, threads
 from rclicks.errors import PluginError
 from rclicks.protocols import (
     BatchPredictor,
@@ -176,7 +176,7 @@ def run_instance(
         # maxima. One state (the first click, or a single trajectory) has its transforms split
         # over the step threads; several states run side by side instead.
         errors = {id(t.errors): t.errors for t in stepping}
-        split = threads() if len(errors) == 1 else 1
+        split = threads() if len(errors) == 1 and h * w >= PARALLEL_PIXELS else 1
         distances = {key: distances_of(e, (h, w), split) for key, e in errors.items()}
 
         def side_of(t: _Traj, distances=distances):
@@ -189,7 +189,7 @@ def run_instance(
                 side.region.dist  # noqa: B018
             return t, clicked, side
 
-        sides = map_ordered(side_of, stepping)
+        sides = map_ordered(side_of, stepping, h * w)
         # 2. densities, once per distinct (simulator, region), batched per simulator
         needed: dict[tuple[int, int], tuple[ClickSimulator, DistanceMap]] = {}
         for t, _, side in sides:
@@ -210,7 +210,7 @@ def run_instance(
                 t.deterministic,
             ).click
 
-        for (t, _, _), c in zip(sides, map_ordered(choose, sides)):
+        for (t, _, _), c in zip(sides, map_ordered(choose, sides, h * w)):
             t.clicks.append(c)
             t.flat.append(c.y * w + c.x)
         # 4. the model, all trajectories at once
@@ -231,7 +231,7 @@ def run_instance(
             iou, t.errors = target.evaluate(pred)
             return iou, rle
 
-        results = map_ordered(outcome, list(zip(live, probs)))
+        results = map_ordered(outcome, list(zip(live, probs)), h * w)
         for t, state, (iou, rle) in zip(live, states, results):
             t.state = state
             c = t.clicks[-1]
