@@ -64,19 +64,18 @@ class Timed:
         self.encode_s.append(time.perf_counter() - t0)
         return emb
 
-    def predict(self, embedding, clicks, state):
+    def _decode(self, fn, *args):
         t0 = time.perf_counter()
-        out = self.model.predict(embedding, clicks, state)
+        out = fn(*args)
         self.sync()
         self.decode_s += time.perf_counter() - t0
         return out
 
+    def predict(self, embedding, clicks, state):
+        return self._decode(self.model.predict, embedding, clicks, state)
+
     def predict_batch(self, embedding, clicks, states):
-        t0 = time.perf_counter()
-        out = self.model.predict_batch(embedding, clicks, states)
-        self.sync()
-        self.decode_s += time.perf_counter() - t0
-        return out
+        return self._decode(self.model.predict_batch, embedding, clicks, states)
 
 
 def build(name: str, tiny: bool, device: str, precision: str):

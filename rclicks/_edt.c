@@ -325,56 +325,8 @@ static void part_gather(void *ctx, int64_t from, int64_t to, int t)
     }
 }
 
-/* The distances of one region on `threads` threads; 0 on success, -1 when out of memory. */
-static int region_distances(const int64_t *idx, Py_ssize_t n, int64_t width, float *dist,
-                            int threads)
-{
-    Scratch *s = scratch();
-    if (!s) return -1;
-    if (threads > MAX_THREADS) threads = MAX_THREADS;
-    if (threads < 1) threads = 1;
-    Region r = {.idx = idx, .width = width, .dist = dist};
-    r.y0 = idx[0] / width;
-    r.h = idx[n - 1] / width + 1 - r.y0;
-    int parts = threads < n ? threads : (int)n;
-    parallel(part_xrange, &r, n, parts);
-    int64_t x0 = width, x1 = 0;
-    for (int t = 0; t < parts; t++) {
-        if (r.xmin[t] < x0) x0 = r.xmin[t];
-        if (r.xmax[t] > x1) x1 = r.xmax[t];
-    }
-    r.x0 = x0;
-    r.w = x1 - x0;
-    if (r.h > INT32_MAX || r.w > INT32_MAX ||
-        reserve_box(s, (size_t)(r.h * r.w), (size_t)r.w) < 0)
-        return -1;
-    r.mask = s->mask;
-    r.g = s->g;
-    if (threads > 1) {
-        r.vs = malloc((size_t)threads * (r.w + 2) * sizeof(int32_t));
-        r.zs = malloc((size_t)threads * (2 * (size_t)r.w + 4) * sizeof(int64_t));
-        if (!r.vs || !r.zs) {
-            free(r.vs);
-            free(r.zs);
-            return -1;
-        }
-    } else {
-        r.vs = s->v;
-        r.zs = s->z;
-    }
-    parallel(part_clear, &r, r.h, threads);
-    parallel(part_scatter, &r, n, threads);
-    parallel(part_columns, &r, r.w, threads);
-    parallel(part_rows, &r, r.h, threads);
-    parallel(part_gather, &r, n, threads);
-    if (threads > 1) {
-        free(r.vs);
-        free(r.zs);
-    }
-    return 0;
-}
-
-/* The prepared box of a region (rows, columns, mask, pass 1 done) for region_max. */
+/* A region's box, ready for the second pass: its rows and columns, the mask, the first pass
+   done, and one thread's scratch rows. */
 static int region_prepare(Region *r, Scratch *s, Py_ssize_t n, int threads)
 {
     const int64_t *idx = r->idx, width = r->width;
@@ -399,6 +351,34 @@ static int region_prepare(Region *r, Scratch *s, Py_ssize_t n, int threads)
     parallel(part_clear, r, r->h, threads);
     parallel(part_scatter, r, n, threads);
     parallel(part_columns, r, r->w, threads);
+    return 0;
+}
+
+/* The distances of one region on `threads` threads; 0 on success, -1 when out of memory. */
+static int region_distances(const int64_t *idx, Py_ssize_t n, int64_t width, float *dist,
+                            int threads)
+{
+    Scratch *s = scratch();
+    if (!s) return -1;
+    if (threads > MAX_THREADS) threads = MAX_THREADS;
+    if (threads < 1) threads = 1;
+    Region r = {.idx = idx, .width = width, .dist = dist};
+    if (region_prepare(&r, s, n, threads) < 0) return -1;
+    if (threads > 1) { /* the second pass needs scratch rows per thread */
+        r.vs = malloc((size_t)threads * (r.w + 2) * sizeof(int32_t));
+        r.zs = malloc((size_t)threads * (2 * (size_t)r.w + 4) * sizeof(int64_t));
+        if (!r.vs || !r.zs) {
+            free(r.vs);
+            free(r.zs);
+            return -1;
+        }
+    }
+    parallel(part_rows, &r, r.h, threads);
+    parallel(part_gather, &r, n, threads);
+    if (threads > 1) {
+        free(r.vs);
+        free(r.zs);
+    }
     return 0;
 }
 

@@ -88,12 +88,12 @@ def test_box_indices_in_c_equal_numpy(monkeypatch):
 
 
 def test_one_thread_and_several_give_the_same_rows(tmp_path, monkeypatch):
-    import rclicks.engine.threads
-    import rclicks.engine.trajectories
+    from rclicks.engine import threads as step_threads
+    from rclicks.engine import trajectories
 
     # the demo's images are small: make them take the threaded path anyway
-    monkeypatch.setattr(rclicks.engine.threads, "PARALLEL_PIXELS", 0)
-    monkeypatch.setattr(rclicks.engine.trajectories, "PARALLEL_PIXELS", 0)
+    monkeypatch.setattr(step_threads, "PARALLEL_PIXELS", 0)
+    monkeypatch.setattr(trajectories, "PARALLEL_PIXELS", 0)
 
     def rows(threads: str):
         monkeypatch.setenv("RCLICKS_THREADS", threads)

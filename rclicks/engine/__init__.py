@@ -1,6 +1,7 @@
 """The evaluation engine, compute only: which trajectories run (:mod:`.plan`), how the
 simulators are asked for densities (:mod:`.densities`), all trajectories of an instance
-stepped together (:mod:`.trajectories`) and one sample at a time into a journal
+stepped together (:mod:`.trajectories`, on the step threads of :mod:`.threads`) and one
+sample at a time into a journal
 (:mod:`.samples`). It knows no screen, no run folder and no plugin registry: the Python API
 (:func:`rclicks.evaluate`) drives it."""
 
