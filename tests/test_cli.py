@@ -250,13 +250,26 @@ def test_device_auto_is_cheap_and_bad_devices_are_refused():
 def test_prefetch_option_does_not_change_results(tmp_path):
     import pyarrow.parquet as pq
 
-    base = ["eval", "--limit", "3", "--groups", "2", "--max-clicks", "3"]
-    for depth in ("0", "3"):
-        r = run_cli([*base, "--prefetch", depth, "--out", str(tmp_path / depth)])
+    base = ["eval", "--limit", "9", "--groups", "2", "--max-clicks", "3"]
+    # one process, and two workers that take their samples three at a time, decoding ahead
+    for name, extra in (("0", []), ("3", []), ("3j2", ["-j", "2"])):
+        depth = name[0]
+        r = run_cli([*base, "--prefetch", depth, *extra, "--out", str(tmp_path / name)])
         assert r.returncode == 0, r.stderr
     a = pq.read_table(tmp_path / "0" / "per_click.parquet").drop(["seconds"])
-    b = pq.read_table(tmp_path / "3" / "per_click.parquet").drop(["seconds"])
-    assert a.num_rows > 0 and a.equals(b)
+    for name in ("3", "3j2"):
+        b = pq.read_table(tmp_path / name / "per_click.parquet").drop(["seconds"])
+        assert a.num_rows > 0 and a.equals(b), name
+
+
+def test_workers_get_consecutive_pieces_of_the_run():
+    from rclicks.api.local import chunks
+
+    work = list(range(50))
+    assert chunks(work, 2, 4) == [work[i : i + 4] for i in range(0, 50, 4)]  # 13 pieces
+    assert chunks(work, 2, 0) == [[i] for i in work]  # no prefetching: one at a time
+    assert [len(c) for c in chunks(list(range(9)), 2, 4)] == [1] * 9  # 4 pieces each at least
+    assert sum(chunks(work, 3, 7), []) == work
 
 
 def test_sim_opt_scoped_to_one_simulator(tmp_path):

@@ -286,11 +286,11 @@ def evaluate(
         clicks += o.clicks
         emit("sample", {"instances": o.instances_done, "clicks": o.clicks, "errors": o.errors})
 
+    depth = default_depth() if prefetch is None else max(0, int(prefetch))
+    ahead = depth if indexable and all(map(is_prefetch_safe, built_data.values())) else 0
     if n_workers == 1 or (total is not None and total <= 1):
         if the_model is None:
             the_model = model_c.build(device)
-        depth = default_depth() if prefetch is None else max(0, int(prefetch))
-        ahead = depth if indexable and all(map(is_prefetch_safe, built_data.values())) else 0
 
         def load(item: tuple) -> Any:
             name, _label, i, sample = item
@@ -313,6 +313,7 @@ def evaluate(
             folder,
             [(name, label, i) for name, label, i, _ in work],
             done,
+            ahead,
         )
 
     # 6. merge, summarise

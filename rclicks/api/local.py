@@ -18,13 +18,16 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import Any, TypeVar
 
 from rclicks.api.components import Component
+from rclicks.datasets.prefetch import prefetch
 from rclicks.engine.plan import ProtocolSettings
 from rclicks.engine.samples import SampleOutcome, load_failed, process_sample
 from rclicks.errors import RunError
 from rclicks.runs.folder import RunFolder
+
+T = TypeVar("T")
 
 _WORKER: dict[str, Any] = {}
 
@@ -95,16 +98,37 @@ def _worker_init(
     )
 
 
-def _worker_run(dataset_name: str, label: str, index: int) -> SampleOutcome:
-    ds = _WORKER["datasets"][dataset_name]
+def _worker_run(items: list[tuple[str, str, int]], depth: int) -> list[SampleOutcome]:
+    """A few consecutive samples, the next ones decoded while one is computed (``depth``)."""
     folder = _WORKER["folder"]
-    try:
-        sample = ds[index]
-    except Exception as exc:  # noqa: BLE001 - journaled, the run goes on
-        return load_failed(folder, label, ds, index, exc)
-    return process_sample(
-        _WORKER["model"], _WORKER["simulators"], _WORKER["settings"], folder, label, sample
-    )
+    out = []
+
+    def load(item: tuple[str, str, int]) -> Any:
+        return _WORKER["datasets"][item[0]][item[2]]
+
+    for (name, label, index), sample, exc in prefetch(load, items, min(depth, len(items))):
+        if exc is not None:  # journaled, the run goes on
+            out.append(load_failed(folder, label, _WORKER["datasets"][name], index, exc))
+            continue
+        out.append(
+            process_sample(
+                _WORKER["model"],
+                _WORKER["simulators"],
+                _WORKER["settings"],
+                folder,
+                label,
+                sample,
+            )  # fmt: skip
+        )
+        del sample
+    return out
+
+
+def chunks(work: Sequence[T], workers: int, depth: int) -> list[list[T]]:
+    """``work`` in consecutive pieces for the workers: ``depth`` samples each (what a worker
+    decodes ahead), fewer when that would leave some worker fewer than four pieces."""
+    size = max(1, min(depth, len(work) // (4 * max(1, workers))))
+    return [list(work[i : i + size]) for i in range(0, len(work), size)]
 
 
 def run_workers(
@@ -117,9 +141,11 @@ def run_workers(
     folder: RunFolder,
     work: Sequence[tuple[str, str, int]],
     done: Callable[[SampleOutcome], None],
+    prefetch_depth: int = 0,
 ) -> None:
     """Run ``work`` — (dataset name, dataset label, sample index) — on ``workers`` spawned
-    processes; ``done`` gets each sample's outcome as it finishes."""
+    processes; ``done`` gets each sample's outcome as it finishes. Each worker gets a few
+    consecutive samples at a time and decodes up to ``prefetch_depth`` of them ahead."""
     components = [model, *simulators, *datasets]
     for c in components:
         c.check_portable()
@@ -140,9 +166,13 @@ def run_workers(
                     workers,
                 ),
             ) as pool:
-                futures = [pool.submit(_worker_run, name, label, i) for name, label, i in work]
+                futures = [
+                    pool.submit(_worker_run, piece, prefetch_depth)
+                    for piece in chunks(work, workers, prefetch_depth)
+                ]
                 for f in as_completed(futures):
-                    done(f.result())
+                    for outcome in f.result():
+                        done(outcome)
         except BrokenProcessPool:
             raise RunError(
                 f"a worker process stopped unexpectedly; every instance it finished is kept in "
