@@ -160,6 +160,18 @@ class LiveServer:
             if "Uvicorn running on" in line:
                 break
 
+    def mint_token(self, user: str = "tester") -> str:
+        """A bearer token for ``user`` in the server's database, kept as ``self.token``."""
+        from sqlalchemy import create_engine
+
+        from rclicks.leaderboard.db import create_token, normalise_url, session_factory
+
+        engine = create_engine(normalise_url(self.db))
+        with session_factory(engine)() as s:
+            self.token = create_token(s, user)
+        engine.dispose()
+        return self.token
+
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=20)

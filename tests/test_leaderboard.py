@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from rclicks.leaderboard.bundle import RUN_FILES, build_bundle
-from rclicks.leaderboard.db import Submission, create_token, normalise_url, session_factory
+from rclicks.leaderboard.db import Submission, normalise_url
 from tests.browser import browser_page
 from tests.conftest import LiveServer
 from tests.helpers import run_cli
@@ -184,10 +184,7 @@ def strict_server(tiny_benchmark, tmp_path_factory):
     root = tmp_path_factory.mktemp("strict")
     db = f"sqlite:///{root / 'lb.db'}"
     server = LiveServer(db, root / "data", reg, "--max-upload-mb", str(LIMIT_MB))
-    engine = create_engine(db)
-    with session_factory(engine)() as s:
-        server.token = create_token(s, "tester")
-    engine.dispose()
+    server.mint_token("tester")
     yield server
     server.stop()
 

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from rclicks.leaderboard.bundle import RUN_FILES, build_bundle
-from rclicks.leaderboard.db import create_token, normalise_url, session_factory
+from rclicks.leaderboard.db import normalise_url
 from rclicks.runs.schema import ROW_SCHEMA
 from tests.browser import browser_page
 from tests.conftest import LiveServer
@@ -31,10 +31,7 @@ JSON_HEADERS = {"Content-Type": "application/zip"}
 
 def _server(db: str, root: Path, reg: Path) -> LiveServer:
     live = LiveServer(db, root / "data", reg)
-    engine = create_engine(normalise_url(db))
-    with session_factory(engine)() as s:
-        live.token = create_token(s, "attacker")
-    engine.dispose()
+    live.mint_token("attacker")
     return live
 
 

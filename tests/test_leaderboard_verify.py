@@ -14,9 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from sqlalchemy import create_engine
 
-from rclicks.leaderboard.db import create_token, session_factory
 from rclicks.runs.masks import MASK_SCHEMA, decode_mask, encode_mask
 from rclicks.runs.schema import ROW_SCHEMA
 from tests.conftest import LiveServer
@@ -30,10 +28,7 @@ def server(tiny_benchmark, tmp_path_factory):
     root = tmp_path_factory.mktemp("verify")
     db = f"sqlite:///{root / 'lb.db'}"
     live = LiveServer(db, root / "data", reg)
-    engine = create_engine(db)
-    with session_factory(engine)() as s:
-        live.token = create_token(s, "tester")
-    engine.dispose()
+    live.mint_token("tester")
     yield live
     live.stop()
 

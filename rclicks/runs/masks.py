@@ -21,20 +21,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from rclicks.runs.schema import SORT_KEYS, TRAJECTORY_KEYS
+from rclicks.runs.schema import ROW_SCHEMA, SORT_KEYS, TRAJECTORY_KEYS
 
 MASKS = "masks.parquet"
 MASK_CODEC = "rle-xor-1"
 
 MASK_SCHEMA = pa.schema(
     [
-        ("dataset", pa.string()),
-        ("sample_id", pa.string()),
-        ("instance_id", pa.string()),
-        ("simulator", pa.string()),
-        ("group", pa.int16()),
-        ("repeat", pa.int16()),
-        ("click", pa.int16()),
+        *(ROW_SCHEMA.field(name) for name in SORT_KEYS),  # a row's key, typed as in the rows
         ("height", pa.int32()),
         ("width", pa.int32()),
         ("rle", pa.binary()),
