@@ -26,7 +26,7 @@ $(STAMP): $(BIN)/python pyproject.toml setup.py $(foreach p,$(PLUGINS),$(p)/pypr
 	# HQ-SAM and MobileSAM code (they import timm without declaring it), hash-pinned
 	$(BIN)/python -m pip install -q --no-deps --require-hashes \
 		-r plugins/rclicks-hqsam/requirements.txt -r plugins/rclicks-mobilesam/requirements.txt
-	$(BIN)/python -m pip install -q -e ".[test]" $(foreach p,$(PLUGINS),-e $(p))
+	$(BIN)/python -m pip install -q -e ".[test,ray]" $(foreach p,$(PLUGINS),-e $(p))
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -21,9 +21,7 @@ def resolve_device(device: str | None = "auto") -> str:
     (torch is not even imported on a machine without an NVIDIA device, so the answer is
     instant). An explicit CUDA device on a machine where torch sees none, or an index beyond
     the visible devices, is a :class:`~rclicks.errors.DeviceError` that says so."""
-    name = "auto" if device in (None, "") else str(device).strip().lower()
-    if name not in ("auto", "cpu") and not _CUDA.fullmatch(name):
-        raise DeviceError(f"device must be auto, cpu, cuda or cuda:N, got {device!r}")
+    name = device_name(device)
     if name == "cpu":
         return name
     if name == "auto":
@@ -46,6 +44,15 @@ def resolve_device(device: str | None = "auto") -> str:
         raise DeviceError(
             f"device={device}: only {torch.cuda.device_count()} CUDA device(s) visible"
         )
+    return name
+
+
+def device_name(device: str | None) -> str:
+    """``device`` spelled the one way (``auto``, ``cpu``, ``cuda`` or ``cuda:N``), without
+    looking for it; anything else is a :class:`~rclicks.errors.DeviceError`."""
+    name = "auto" if device in (None, "") else str(device).strip().lower()
+    if name not in ("auto", "cpu") and not _CUDA.fullmatch(name):
+        raise DeviceError(f"device must be auto, cpu, cuda or cuda:N, got {device!r}")
     return name
 
 

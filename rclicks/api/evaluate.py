@@ -23,6 +23,13 @@ import numpy as np
 from rclicks._version import __version__
 from rclicks.api.components import as_list, component, require_unique
 from rclicks.api.local import refuse_reentry, run_workers
+from rclicks.api.raybackend import (
+    RayOptions,
+    check_reachable,
+    import_ray,
+    ray_device,
+    run_ray,
+)
 from rclicks.datasets.manifest import MANIFEST_FILE, check_dataset, write_manifest
 from rclicks.datasets.prefetch import default_depth
 from rclicks.datasets.prefetch import prefetch as prefetch_items
@@ -51,7 +58,7 @@ Progress = Callable[[str, dict[str, Any]], None]
 
 DEFAULT_SIMULATORS = ("distance",)
 DEFAULT_DATASETS = ("demo",)
-BACKENDS = ("local",)
+BACKENDS = ("local", "ray")
 
 
 def _version(dist: str) -> str | None:
@@ -117,6 +124,9 @@ def evaluate(
     resume: bool = False,
     workers: int = 1,
     backend: str = "local",
+    ray_address: str | None = None,
+    gpus_per_worker: float = 0.0,
+    ship_data: bool = False,
     limit: int | None = None,
     prefetch: int | None = None,
     registry: str | os.PathLike | None = None,
@@ -135,7 +145,11 @@ def evaluate(
     ``seed``, ``baseline``: the protocol. ``*_options``: factory options of named components
     (``simulator_options`` keys may be scoped as ``"NAME:KEY"``). ``device``: auto, cpu,
     cuda or cuda:N. ``out``: the run folder (default ``runs/<timestamp>``); ``resume``
-    continues an interrupted one. ``workers``: processes on this machine (objects must pickle).
+    continues an interrupted one. ``workers``: processes on this machine (objects must pickle),
+    or with ``backend="ray"`` actors on a Ray cluster: ``ray_address`` (default
+    ``$RAY_ADDRESS``, else a local Ray instance started for the run), ``gpus_per_worker``
+    (fractional GPUs each actor reserves) and ``ship_data`` (send the decoded samples through
+    Ray's object store instead of each actor reading the dataset; see docs/scale-out.md).
     ``limit``: the first N images of each dataset. ``prefetch``: samples decoded ahead in
     threads (default ``$RCLICKS_PREFETCH`` or 4; results never change). ``registry``: the
     presets file. ``save_masks``: keep the predicted mask after every click in
@@ -149,6 +163,16 @@ def evaluate(
         raise OptionError(f"workers must be a whole number >= 1, got {workers!r}")
     if backend not in BACKENDS:
         raise OptionError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    ray_options = None
+    if backend == "ray":
+        ray_options = RayOptions(ray_address or None, gpus_per_worker, ship_data=bool(ship_data))
+        import_ray()  # not installed: say how, before any work
+        check_reachable(ray_options)
+    elif ray_address or gpus_per_worker or ship_data:
+        raise OptionError(
+            "ray_address, gpus_per_worker and ship_data are options of backend 'ray' "
+            f"(--backend ray), not of backend {backend!r}"
+        )
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise OptionError(f"limit must be a whole number >= 0, got {limit!r}")
     host = host or get_host()
@@ -163,7 +187,11 @@ def evaluate(
         seed=seed,
         baseline=bool(baseline) and bool(settings_of.get("baseline", True)),
     )
-    device = resolve_device(device)
+    if ray_options is None:
+        device = resolve_device(device)
+        build_device = device
+    else:  # each actor resolves the device on its node; the driver builds on the CPU to check
+        device, build_device = ray_device(device, ray_options), "cpu"
     keep_masks = benchmark is not None if save_masks is None else bool(save_masks)
 
     # 1. every component, by name or object
@@ -195,12 +223,12 @@ def evaluate(
     labels = {name: described_name(ds, name) for name, ds in built_data.items()}
     require_unique(list(labels.values()), "dataset name")
     indexable = all(is_indexable(ds) for ds in built_data.values())
-    n_workers = workers if indexable else 1
+    n_workers = workers if indexable or ray_options is not None else 1
 
     # 3. the model and simulators, before the run folder: a bad option leaves nothing behind
-    the_model = model_c.build(device)
-    the_sims = {c.name: c.build(device) for c in sim_cs}
-    if n_workers > 1:
+    the_model = model_c.build(build_device)
+    the_sims = {c.name: c.build(build_device) for c in sim_cs}
+    if n_workers > 1 or ray_options is not None:
         for c in [model_c, *sim_cs, *data_cs]:
             c.check_portable()  # before the run folder: nothing is left behind
         if not model_c.is_object:
@@ -288,7 +316,33 @@ def evaluate(
 
     depth = default_depth() if prefetch is None else max(0, int(prefetch))
     ahead = depth if indexable and all(map(is_prefetch_safe, built_data.values())) else 0
-    if n_workers == 1 or (total is not None and total <= 1):
+    if ray_options is not None:
+        # datasets the actors cannot index (streams) are decoded here and shipped
+        ship = {n for n, ds in built_data.items() if ship_data or not is_indexable(ds)}
+
+        def cluster_up(info: dict[str, Any]) -> None:
+            run_info["ray"] = info
+            devices = sorted({a["device"] for a in info["actors"]})
+            run_info["device"] = devices[0] if len(devices) == 1 else devices
+            _write_json(run_json, run_info)
+
+        run_info["ray"] = run_ray(
+            ray_options,
+            n_workers,
+            model_c,
+            sim_cs,
+            data_cs,
+            settings,
+            device,
+            folder,
+            work,
+            done,
+            built_data,
+            ship,
+            ahead,
+            cluster_up,
+        )
+    elif n_workers == 1 or (total is not None and total <= 1):
         if the_model is None:
             the_model = model_c.build(device)
 

@@ -44,7 +44,29 @@ def eval_cmd(
     limit: int | None = typer.Option(
         None, "--limit", help="Only the first N images of each dataset."
     ),
-    workers: int = typer.Option(1, "--workers", "-j", help="Worker processes on this machine."),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        "-j",
+        help="Worker processes on this machine, or Ray actors (--backend ray).",
+    ),
+    backend: str = typer.Option(
+        "local", "--backend", help="local (processes on this machine) or ray (a Ray cluster)."
+    ),
+    ray_address: str | None = typer.Option(
+        None,
+        "--ray-address",
+        help="Ray cluster to use (default $RAY_ADDRESS, else a local Ray instance for the run).",
+    ),
+    gpus_per_worker: float = typer.Option(
+        0.0, "--gpus-per-worker", help="GPUs each Ray actor reserves (fractions share a GPU)."
+    ),
+    ray_ship_data: bool = typer.Option(
+        False,
+        "--ray-ship-data",
+        help="Send decoded samples through Ray's object store (clusters without a shared "
+        "file system) instead of each actor reading the dataset.",
+    ),
     prefetch: int | None = typer.Option(
         None,
         "--prefetch",
@@ -94,6 +116,10 @@ def eval_cmd(
             out=out,
             resume=resume,
             workers=workers,
+            backend=backend,
+            ray_address=ray_address,
+            gpus_per_worker=gpus_per_worker,
+            ship_data=ray_ship_data,
             limit=limit,
             prefetch=prefetch,
             registry=registry,

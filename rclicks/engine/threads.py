@@ -27,7 +27,8 @@ _pool_size = 0
 _share = 1  # worker processes sharing this machine's CPUs
 
 
-def _cpus() -> int:
+def cpus() -> int:
+    """The CPUs this process may use."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not on Linux
@@ -48,7 +49,7 @@ def threads() -> int:
             return max(1, int(env))
         except ValueError:
             raise ValueError(f"RCLICKS_THREADS must be a whole number, got {env!r}") from None
-    return max(1, _cpus() // _share)
+    return max(1, cpus() // _share)
 
 
 def _executor(size: int) -> ThreadPoolExecutor:

@@ -15,7 +15,8 @@ _ENCODES = {"n": 0}
 class VoronoiModel:
     """Each pixel takes the label of its nearest click (deterministic, no weights).
 
-    RCLICKS_TEST_DIE_AFTER=N kills the process with SIGKILL at the (N+1)-th encode.
+    RCLICKS_TEST_DIE_AFTER=N kills the process with SIGKILL at the (N+1)-th encode;
+    RCLICKS_TEST_FAIL_WIDTH=W makes the encode of every image W pixels wide raise.
     """
 
     threshold = 0.5
@@ -26,6 +27,8 @@ class VoronoiModel:
             os.kill(os.getpid(), signal.SIGKILL)
         _ENCODES["n"] += 1
         h, w = image.shape[:2]
+        if os.environ.get("RCLICKS_TEST_FAIL_WIDTH") == str(w):
+            raise ValueError(f"voronoi refuses images {w} pixels wide")
         return np.mgrid[0:h, 0:w].astype(np.float32)
 
     def predict(self, emb, clicks, state):
