@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.rclicks-installed
 PLUGINS := plugins/rclicks-plugin-template plugins/rclicks-sam plugins/rclicks-sam2 \
-           plugins/rclicks-hqsam plugins/rclicks-mobilesam
+           plugins/rclicks-hqsam plugins/rclicks-mobilesam plugins/rclicks-isegm
 PINNED  := requirements/sam2.txt plugins/rclicks-hqsam/requirements.txt \
            plugins/rclicks-mobilesam/requirements.txt
 # The SAM plugins need torch. torch 2.14.1 + torchvision 0.29.1 lie on this machine kind's disk

@@ -209,7 +209,7 @@ class DistanceMap:
     def zero_at(self, clicks: Sequence[Click] | np.ndarray) -> DistanceMap:
         """The map with the clicked pixels set to 0 (the "not yet clicked" rule). Returns
         ``self`` when no click lies in the region."""
-        j = self.positions(clicks)
+        j = np.unique(self.positions(clicks))  # ascending, as the C search requires
         if j.size == 0:
             return self
         base = self._base or self

@@ -102,6 +102,24 @@ def test_already_clicked_pixels_are_skipped():
     assert second == reference_baseline(gt, np.zeros_like(gt), [first])
 
 
+def test_clicks_on_an_unchanged_mask_never_repeat_and_follow_the_reference(transform_path):
+    """Clicking again and again on the same error (as a model that does not react does): every
+    click is the deepest pixel not clicked yet, whatever order the earlier clicks come in (a
+    regression: clicks given out of row-major order were not all excluded by the C search)."""
+    gt = np.zeros((40, 50), bool)
+    gt[5:36, 8:41] = True
+    gt[18:22, 30:34] = False  # a hole, so the depths are not all symmetric
+    pred = np.zeros_like(gt)
+    clicked: list[Click] = []
+    for _ in range(30):
+        c = baseline_click(gt, pred, clicked)
+        assert c not in clicked
+        assert c == reference_baseline(gt, pred, clicked)
+        clicked.append(c)
+    # the same clicks in reverse (descending flat order) exclude the same pixels
+    assert baseline_click(gt, pred, clicked[::-1]) == reference_baseline(gt, pred, clicked)
+
+
 def test_fast_baseline_matches_the_direct_transcription_on_random_blobs(transform_path):
     rng = np.random.default_rng(0)
     for k in range(40):

@@ -14,8 +14,10 @@ Faults: actors restart when their process or node dies (``max_restarts=-1``). A 
 actor died is computed again from scratch on any actor — nothing of it was written, since the
 driver writes a sample only once its result is back, so no click is lost or duplicated. A
 sample that was *computing* when its actor died :data:`MAX_ATTEMPTS` times is recorded in
-``errors.jsonl`` (stage ``worker``) and the run goes on; an actor that fails
-:data:`MAX_ACTOR_FAILURES` times in a row is given up.
+``errors.jsonl`` (stage ``worker``) and the run goes on. While Ray restarts an actor it gets no
+work (it would refuse it) until a probe answers; an actor whose restart fails, or takes longer
+than the start-up timeout, or whose calls fail :data:`MAX_ACTOR_FAILURES` times in a row, is
+given up.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import math
 import os
 import socket
 import threading
+import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -298,9 +301,12 @@ class _Actor:
     handle: Any
     info: dict[str, Any]
     queued: deque = field(default_factory=deque)  # ObjectRefs in submission order
-    failures: int = 0
+    failures: int = 0  # calls failed in a row (not counting those while it is down)
     alive: bool = True
     samples: int = 0
+    down_since: float | None = None  # its process died: waiting for Ray to restart it
+    probe: Any = None  # an ObjectRef of where(), asking whether it is back
+    next_probe: float = 0.0
 
 
 def cluster_info(ray: Any) -> dict[str, Any]:
@@ -449,7 +455,13 @@ def _schedule(
     ship: set[str],
     depth: int,
 ) -> dict[str, Any]:
-    """Hand samples to free actor slots until every one is written."""
+    """Hand samples to free actor slots until every one is written.
+
+    An actor whose call fails with a ``RayActorError`` is *down*: its queued samples go back
+    to the queue (only the one it was computing counts an attempt) and nothing more is sent to
+    it until a probe (``where()``, with a growing pause) answers — Ray refuses calls while it
+    restarts the process. An actor that stays down longer than the start-up timeout, or whose
+    restart fails in its constructor, is given up."""
     from ray.exceptions import RayActorError
 
     def load(entry: tuple[str, str, int, Any]) -> Any:
@@ -461,7 +473,9 @@ def _schedule(
     source = prefetch(load, work, depth)  # shipped samples are decoded ahead, here
     retry: deque[_Task] = deque()
     flight: dict[Any, tuple[_Actor, _Task]] = {}
+    probes: dict[Any, _Actor] = {}
     counts: dict[str, Any] = {"nodes": {}, "retried": 0, "deaths": 0}
+    patience = _start_timeout()
 
     def next_task() -> _Task | None:
         if retry:
@@ -473,9 +487,32 @@ def _schedule(
             return _Task((name, label, index), ref)
         return None
 
+    def went_down(actor: _Actor) -> None:
+        """Its process died: requeue what it held (the oldest call was computing)."""
+        actor.down_since = time.monotonic()
+        actor.next_probe = actor.down_since + 0.5
+        counts["deaths"] += 1
+        for k, ref in enumerate(list(actor.queued)):
+            _, task = flight.pop(ref)
+            task.attempts += int(k == 0)
+            if task.attempts >= MAX_ATTEMPTS:
+                _give_up(folder, built, task, "its Ray actor died while computing it", done)
+            else:
+                counts["retried"] += 1
+                retry.append(task)
+        actor.queued.clear()
+
     while True:
+        now = time.monotonic()
         for actor in actors:
-            while actor.alive and len(actor.queued) < IN_FLIGHT:
+            if not actor.alive:
+                continue
+            if actor.down_since is not None:
+                if actor.probe is None and now >= actor.next_probe:
+                    actor.probe = actor.handle.where.remote()
+                    probes[actor.probe] = actor
+                continue
+            while len(actor.queued) < IN_FLIGHT:
                 task = next_task()
                 if task is None:
                     break
@@ -486,32 +523,46 @@ def _schedule(
             task = next_task()
             if task is None:
                 break
-            retry.appendleft(task)  # work is left, but no actor can take it
-            raise RunError(
-                f"every Ray actor failed {MAX_ACTOR_FAILURES} times in a row; the samples "
-                f"finished so far are kept in {folder.journal} (resume the run to continue)"
-            )
-        ready, _ = ray.wait(list(flight), num_returns=1)
+            retry.appendleft(task)  # work is left, but no actor can take it now
+            if not any(a.alive for a in actors):
+                raise RunError(
+                    "every Ray actor of the run was given up (see the messages above); the "
+                    f"samples finished so far are kept in {folder.journal} (resume the run to "
+                    "continue)"
+                )
+        ready, _ = ray.wait([*flight, *probes], num_returns=1, timeout=0.5)
         for ref in ready:
+            if ref in probes:
+                actor = probes.pop(ref)
+                actor.probe = None
+                try:
+                    ray.get(ref)
+                except RayActorError as exc:
+                    waited = time.monotonic() - (actor.down_since or 0.0)
+                    if "creation task" in str(exc) or waited > patience:
+                        actor.alive = False  # its restart failed, or takes too long
+                    else:
+                        actor.next_probe = time.monotonic() + min(5.0, 0.5 + waited / 4)
+                else:
+                    actor.down_since = None
+                    actor.failures = 0
+                continue
+            if ref not in flight:  # requeued when its actor went down
+                continue
             actor, task = flight.pop(ref)
-            computing = actor.queued[0] == ref  # the oldest call is the one computing
-            actor.queued.remove(ref)
             try:
                 outcome, calls, node = ray.get(ref)
-            except RayActorError as exc:  # its process or node died: compute it again
-                actor.failures += 1
-                counts["deaths"] += int(computing)
-                task.attempts += int(computing)
-                if task.attempts >= MAX_ATTEMPTS:
-                    _give_up(folder, built, task, exc, done)
-                else:
-                    counts["retried"] += 1
-                    retry.append(task)
+            except RayActorError:  # its process or node died: compute it again
+                flight[ref] = (actor, task)
+                went_down(actor)
+                continue
             except Exception as exc:  # noqa: BLE001 - the call itself raised: journaled
+                actor.queued.remove(ref)
                 actor.failures += 1
                 task.attempts += 1
                 _give_up(folder, built, task, exc, done)
             else:
+                actor.queued.remove(ref)
                 actor.failures = 0
                 actor.samples += 1
                 apply(folder, calls)
@@ -526,7 +577,7 @@ def _give_up(
     folder: RunFolder,
     built: Mapping[str, Any],
     task: _Task,
-    exc: BaseException,
+    exc: BaseException | str,
     done: Callable[[SampleOutcome], None],
 ) -> None:
     """Record a sample that could not be computed (the run goes on; a resume retries it)."""
@@ -536,12 +587,10 @@ def _give_up(
     except Exception:  # noqa: BLE001 - a streamed dataset: only for the record
         sample_id = f"#{index}"
     out = SampleOutcome(label, sample_id)
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    record_error(
-        folder,
-        out,
-        "",
-        "worker",
-        f"{type(exc).__name__} after {task.attempts} attempt(s): {first}",
-    )
+    if isinstance(exc, str):
+        message = f"{exc} ({task.attempts} times)"
+    else:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        message = f"{type(exc).__name__} after {task.attempts} attempt(s): {first}"
+    record_error(folder, out, "", "worker", message)
     done(out)

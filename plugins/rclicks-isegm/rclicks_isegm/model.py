@@ -1,0 +1,93 @@
+"""An rclicks ``ISModel`` around a RITM or SimpleClick network and the reference predictor.
+
+``encode`` does the per-image work that trajectories share: the image as a 1×3×H×W float32
+tensor in [0, 1] on the model's device (``uint8 / 255``, as the reference's ``ToTensor``). The
+network itself cannot be shared between clicks: these are early-fusion networks, whose first
+layer already sees the click maps and the previous mask, so every click is a whole forward.
+``predict_batch`` runs the trajectories of a click step as one network batch (their zoomed
+inputs of equal size stacked, two items each with the flip).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from rclicks_isegm.predictor import Click, TrajectoryState, ZoomIn, new_state, predict_steps
+
+#: the prediction threshold of the RClicks evaluation of these models (``--thresh=0.49``)
+THRESHOLD = 0.49
+
+
+@dataclass(frozen=True)
+class Embedding:
+    image: torch.Tensor  # 1×3×H×W float32 in [0, 1]
+    height: int
+    width: int
+
+
+class IsegmModel:
+    """``net``: a module whose ``forward(image B×4×h×w, points B×2N×3)`` returns a dict with
+    ``"instances"`` logits (the networks of this package); ``zoom``: the predictor's zoom-in
+    (None: off); ``threshold``: foreground is ``prob > threshold``; ``dtype``: the network's
+    floating-point type (float64 removes float32 rounding, for exact comparisons)."""
+
+    def __init__(
+        self,
+        net: torch.nn.Module,
+        zoom: ZoomIn | None,
+        device: str = "cpu",
+        threshold: float = THRESHOLD,
+        name: str = "isegm",
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        self.dtype = dtype
+        self.net = net.eval().to(device=device, dtype=dtype)
+        self.zoom = zoom
+        self.device = torch.device(device)
+        self.threshold = float(threshold)
+        self.name = name
+
+    def _logits(self, x: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+        # the network in its dtype; everything around it (maps, zoom, flip) in float32
+        return self.net(x.to(self.dtype), points)["instances"].float()
+
+    def encode(self, image: np.ndarray) -> Embedding:
+        h, w = image.shape[:2]
+        t = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None]
+        return Embedding(t.to(self.device).float().div(255), h, w)
+
+    def predict(
+        self, embedding: Embedding, clicks: Sequence[Any], state: TrajectoryState | None
+    ) -> tuple[np.ndarray, TrajectoryState]:
+        probs, states = self.predict_batch(embedding, [clicks], [state])
+        return probs[0], states[0]
+
+    def predict_batch(
+        self,
+        embedding: Embedding,
+        clicks: Sequence[Sequence[Any]],
+        states: Sequence[TrajectoryState | None],
+    ) -> tuple[list[np.ndarray], list[TrajectoryState]]:
+        steps = []
+        for trajectory, state in zip(clicks, states):
+            # a copy: a state handed to predict is never changed (a caller may branch from it)
+            st = (
+                new_state(embedding.height, embedding.width, self.device)
+                if state is None
+                else dataclasses.replace(state)
+            )
+            steps.append(
+                (st, [Click(c.y, c.x, bool(c.positive), i) for i, c in enumerate(trajectory)])
+            )
+        with torch.no_grad():
+            probs = predict_steps(self._logits, embedding.image, steps, self.zoom)
+        return (
+            [p[0, 0].float().cpu().numpy() for p in probs],
+            [st for st, _ in steps],
+        )
