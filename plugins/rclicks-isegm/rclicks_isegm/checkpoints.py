@@ -1,4 +1,4 @@
-"""The official RITM and SimpleClick checkpoints: where to find them, how to read them, and
+"""The official RITM, SimpleClick and CFR-ICL checkpoints: where to find them, how to read them, and
 which network they describe.
 
 A checkpoint of these releases is a ``torch.save`` of ``{"config": ..., "state_dict": ...}``
@@ -28,6 +28,7 @@ CHECKPOINTS_ENV = "RCLICKS_CHECKPOINTS"
 
 RITM_PAGE = "https://github.com/SamsungLabs/ritm_interactive_segmentation#pretrained-models"
 SC_PAGE = "https://github.com/uncbiag/SimpleClick#download"
+CFR_PAGE = "https://github.com/TitorX/CFR-ICL-Interactive-Segmentation#download"
 
 HRNET_CLASS = "isegm.model.is_hrnet_model.HRNetModel"
 PLAINVIT_CLASS = "isegm.model.is_plainvit_model.PlainVitModel"
@@ -65,6 +66,7 @@ VARIANTS = {
         Variant("simpleclick-vit-b-sbd", "simpleclick", "sbd_vit_base.pth", SC_PAGE, _S),
         Variant("simpleclick-vit-l-sbd", "simpleclick", "sbd_vit_large.pth", SC_PAGE, _S),
         Variant("simpleclick-vit-h-sbd", "simpleclick", "sbd_vit_huge.pth", SC_PAGE, _S),
+        Variant("cfr-icl-vit-h-cocolvis", "cfr-icl", "cocolvis_icl_vit_huge.pth", CFR_PAGE, _C),
     )
 }
 
@@ -242,7 +244,8 @@ def build_network(config: dict[str, Any], source: str) -> Any:
     else:
         raise CheckpointError(
             f"checkpoint {source} holds a {cls or 'model of no recorded class'} network; "
-            f"rclicks-isegm implements {HRNET_CLASS} (RITM) and {PLAINVIT_CLASS} (SimpleClick)"
+            f"rclicks-isegm implements {HRNET_CLASS} (RITM) and {PLAINVIT_CLASS} "
+            "(SimpleClick, CFR-ICL)"
         )
     import inspect
 

@@ -31,3 +31,33 @@ def disk_maps(points: torch.Tensor, height: int, width: int, radius: float = 5.0
     pos = inside[:, :half].any(dim=1)
     neg = inside[:, half:].any(dim=1)
     return torch.stack([pos, neg], dim=1).to(torch.float32)
+
+
+def soft_disk_maps(
+    yx: torch.Tensor,
+    positive: torch.Tensor,
+    height: int,
+    width: int,
+    radius: float = 5.0,
+) -> torch.Tensor:
+    """Disk maps of clicks at continuous positions whose gradient reaches the positions:
+    ``yx`` B×N×2 (row, column), ``positive`` B×N bool. Returns B×2×H×W (positive, negative).
+
+    The values are those of :func:`disk_maps` (the network sees exactly the reference
+    encoding, also for fractional positions); the gradient is that of the anti-aliased disk
+    ``clamp(radius + 0.5 − distance, 0, 1)``, whose one-pixel edge moves with the click (a
+    straight-through estimate: a hard disk has no gradient, and a soft one would change the
+    values). Several clicks of a side combine by their maximum."""
+    rows = torch.arange(height, dtype=torch.float32, device=yx.device).view(1, 1, -1, 1)
+    cols = torch.arange(width, dtype=torch.float32, device=yx.device).view(1, 1, 1, -1)
+    dy = (rows - yx[..., 0, None, None]).to(torch.float32)  # in the click's dtype, then float32
+    dx = (cols - yx[..., 1, None, None]).to(torch.float32)
+    d2 = dy.square() + dx.square()  # B×N×H×W
+    hard = (d2 <= float(radius) ** 2).to(torch.float32)
+    soft = (radius + 0.5 - torch.sqrt(d2 + 1e-12)).clamp(0.0, 1.0)
+    value = hard + (soft - soft.detach())
+    sides = []
+    for want in (True, False):
+        keep = (positive == want)[..., None, None]
+        sides.append(torch.where(keep, value, torch.zeros_like(value)).amax(dim=1))
+    return torch.stack(sides, dim=1)

@@ -18,7 +18,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from rclicks_isegm.predictor import Click, TrajectoryState, ZoomIn, new_state, predict_steps
+from rclicks_isegm.predictor import (
+    Click,
+    TrajectoryState,
+    ZoomIn,
+    differentiable_step,
+    new_state,
+    predict_steps,
+)
 
 #: the prediction threshold of the RClicks evaluation of these models (``--thresh=0.49``)
 THRESHOLD = 0.49
@@ -35,7 +42,10 @@ class IsegmModel:
     """``net``: a module whose ``forward(image B×4×h×w, points B×2N×3)`` returns a dict with
     ``"instances"`` logits (the networks of this package); ``zoom``: the predictor's zoom-in
     (None: off); ``threshold``: foreground is ``prob > threshold``; ``dtype``: the network's
-    floating-point type (float64 removes float32 rounding, for exact comparisons)."""
+    floating-point type (float64 removes float32 rounding, for exact comparisons);
+    ``cascade``: CFR-ICL's cascade-forward — a trajectory with at most ``cascade_clicks``
+    clicks is predicted ``cascade`` times in a row, each pass taking the previous pass's map
+    as its previous mask (``inference/predictors/cfr.py``: ``cascade_step = cf_n + 1``)."""
 
     def __init__(
         self,
@@ -45,7 +55,15 @@ class IsegmModel:
         threshold: float = THRESHOLD,
         name: str = "isegm",
         dtype: torch.dtype = torch.float32,
+        cascade: int = 1,
+        cascade_clicks: int = 1,
+        per_call: int | None = None,
     ) -> None:
+        if cascade < 1:
+            raise ValueError(f"cascade must be >= 1, got {cascade}")
+        self.per_call = per_call
+        self.cascade = int(cascade)
+        self.cascade_clicks = int(cascade_clicks)
         self.dtype = dtype
         self.net = net.eval().to(device=device, dtype=dtype)
         self.zoom = zoom
@@ -59,7 +77,7 @@ class IsegmModel:
 
     def encode(self, image: np.ndarray) -> Embedding:
         h, w = image.shape[:2]
-        t = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None]
+        t = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1)[None]  # a copy
         return Embedding(t.to(self.device).float().div(255), h, w)
 
     def predict(
@@ -86,8 +104,43 @@ class IsegmModel:
                 (st, [Click(c.y, c.x, bool(c.positive), i) for i, c in enumerate(trajectory)])
             )
         with torch.no_grad():
-            probs = predict_steps(self._logits, embedding.image, steps, self.zoom)
+            probs = predict_steps(self._logits, embedding.image, steps, self.zoom, self.per_call)
+            again = [i for i, (_, c) in enumerate(steps) if len(c) <= self.cascade_clicks]
+            for _ in range(self.cascade - 1 if again else 0):
+                more = predict_steps(
+                    self._logits,
+                    embedding.image,
+                    [steps[i] for i in again],
+                    self.zoom,
+                    self.per_call,
+                )
+                for i, p in zip(again, more):
+                    probs[i] = p
         return (
             [p[0, 0].float().cpu().numpy() for p in probs],
             [st for st, _ in steps],
         )
+
+    def predict_differentiable(
+        self,
+        embedding: Embedding,
+        points: torch.Tensor,
+        labels: Sequence[bool],
+        state: TrajectoryState | None,
+    ) -> torch.Tensor:
+        """H×W logits for the clicks ``points`` (N×2 float ``(x, y)``, all clicks of the
+        trajectory in order) with the gradient reaching them, through the soft disk encoding
+        (:func:`rclicks_isegm.maps.soft_disk_maps`): the values of :meth:`predict` for the
+        same clicks. ``state`` is not changed."""
+        st = (
+            new_state(embedding.height, embedding.width, self.device)
+            if state is None
+            else dataclasses.replace(state)
+        )
+
+        def net_maps(x: torch.Tensor, coord: torch.Tensor) -> torch.Tensor:
+            out = self.net.forward_maps(x.to(self.dtype), coord.to(self.dtype))
+            return out["instances"].float()
+
+        prob = differentiable_step(net_maps, embedding.image, st, points, labels, self.zoom)
+        return torch.logit(prob, eps=1e-6)

@@ -428,6 +428,35 @@ class PlainVitModel(nn.Module):
         std = torch.tensor(self.norm_std, dtype=torch.float32, device=rgb.device)
         return (rgb - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
 
+    def set_input_size(self, size: tuple[int, int]) -> None:
+        """Run at another input size, as the reference evaluation does for DAVIS (672 x 672;
+        ``pos_embed.py: interpolate_pos_embed_inference``): the positional embedding of the
+        trained grid (row 0, the unused class slot, kept) resized bicubically
+        (``align_corners=False``) to the new token grid, whose windows follow the usual rule
+        (224-px windows: 3 x 3 of them at 672). Always from the trained embedding, so sizes
+        can change back and forth."""
+        bb = self.backbone
+        pe = bb.patch_embed
+        if not hasattr(self, "_trained"):
+            self._trained = (pe.img_size, pe.grid_size, bb.pos_embed.detach().clone())
+        img0, grid0, pos0 = self._trained
+        size = (int(size[0]), int(size[1]))
+        grid = (size[0] // pe.patch_size[0], size[1] // pe.patch_size[1])
+        if grid[0] * pe.patch_size[0] != size[0] or grid[1] * pe.patch_size[1] != size[1]:
+            raise ValueError(f"input size {size} is not a multiple of the patch {pe.patch_size}")
+        windows = window_layout(grid, pe.patch_size)
+        if grid == grid0:
+            pos = pos0
+        else:
+            c = pos0.shape[-1]
+            tokens = pos0[:, 1:].reshape(1, grid0[0], grid0[1], c).permute(0, 3, 1, 2)
+            tokens = F.interpolate(tokens, size=grid, mode="bicubic", align_corners=False)
+            pos = torch.cat([pos0[:, :1], tokens.permute(0, 2, 3, 1).flatten(1, 2)], dim=1)
+        bb.pos_embed = nn.Parameter(pos.to(bb.pos_embed.device), requires_grad=False)
+        pe.img_size, pe.grid_size = size, grid
+        pe.num_patches = grid[0] * grid[1]
+        bb.num_windows = windows
+
     def forward(self, image: torch.Tensor, points: torch.Tensor) -> dict[str, torch.Tensor]:
         """``image``: B x 4 x H x W float32 (RGB in [0, 1], previous probability map);
         ``points``: B x 2N x 3 ``(y, x, click_index)``, N positives then N negatives, padded

@@ -212,9 +212,10 @@ def points_tensor(
     return torch.tensor(rows, dtype=torch.float64, device=device).to(dtype)
 
 
-def finish(state: TrajectoryState, logits: torch.Tensor) -> torch.Tensor:
-    """2×1×h×w logits (input, flipped) -> the full-size probability map (1×1×H×W), stored as
-    the trajectory's previous map."""
+def back_to_image(state: TrajectoryState, logits: torch.Tensor) -> torch.Tensor:
+    """2×1×h×w logits (input, flipped) -> the full-size probability map (1×1×H×W): the flip
+    undone and the logits averaged, the sigmoid, the map resized to the zoom box and pasted
+    into zeros (used directly when nothing was predicted before)."""
     logits = 0.5 * (logits[:1] + torch.flip(logits[1:], dims=[3]))
     prob = torch.sigmoid(logits)
     if state.box is not None:
@@ -223,9 +224,15 @@ def finish(state: TrajectoryState, logits: torch.Tensor) -> torch.Tensor:
             prob, size=(rmax - rmin + 1, cmax - cmin + 1), mode="bilinear", align_corners=True
         )
         if state.predicted:
-            full = torch.zeros_like(state.prev)
+            full = torch.zeros_like(state.prev).to(prob.dtype)
             full[:, :, rmin : rmax + 1, cmin : cmax + 1] = prob
             prob = full
+    return prob
+
+
+def finish(state: TrajectoryState, logits: torch.Tensor) -> torch.Tensor:
+    """:func:`back_to_image`, stored as the trajectory's previous map."""
+    prob = back_to_image(state, logits)
     state.prev = prob
     state.predicted = True
     return prob
@@ -236,16 +243,22 @@ def predict_steps(
     image: torch.Tensor,
     steps: Sequence[tuple[TrajectoryState, Sequence[Click]]],
     zoom: ZoomIn | None,
+    per_call: int | None = None,
 ) -> list[torch.Tensor]:
     """One click of several trajectories of the same image: their inputs of equal size go
-    through the network as one batch (two items each: the input and its flip). Returns each
-    trajectory's full-size probability map, in order."""
+    through the network together (two items each: the input and its flip), at most
+    ``per_call`` trajectories per network call (None: all). Returns each trajectory's
+    full-size probability map, in order."""
     prepared = [prepare(image, state, clicks, zoom) for state, clicks in steps]
     groups: dict[tuple[tuple[int, int], bool], list[int]] = {}
     for i, p in enumerate(prepared):
         groups.setdefault((tuple(p.input.shape[-2:]), p.fractional), []).append(i)
     logits: list[torch.Tensor | None] = [None] * len(steps)
-    for (size, fractional), members in groups.items():
+    chunks = []
+    for key, members in groups.items():
+        step = per_call or len(members)
+        chunks += [(key, members[k : k + step]) for k in range(0, len(members), step)]
+    for (size, fractional), members in chunks:
         batch = torch.cat([prepared[i].input for i in members], dim=0)
         items = [
             (clicks, pos)
@@ -259,3 +272,48 @@ def predict_steps(
             steps[i][0].last_points = points[2 * j : 2 * j + 2]
             logits[i] = out[2 * j : 2 * j + 2]
     return [finish(state, lg) for (state, _), lg in zip(steps, logits)]  # type: ignore[arg-type]
+
+
+def differentiable_step(
+    net_maps: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    image: torch.Tensor,
+    state: TrajectoryState,
+    points: torch.Tensor,
+    labels: Sequence[bool],
+    zoom: ZoomIn | None,
+) -> torch.Tensor:
+    """The click step of :func:`predict_steps` for clicks at continuous positions, with the
+    gradient reaching them: ``points`` N×2 ``(x, y)`` image pixels, ``labels`` their sides.
+    ``net_maps(input B×4×h×w, coord_features B×3×h×w) -> logits`` is the network after its
+    click encoding, here fed :func:`~rclicks_isegm.maps.soft_disk_maps`. The zoom box is
+    chosen from the positions as they are (a crop does not move with the click). Returns the
+    full-size probability map (H×W): the values of :func:`predict_steps` for the same clicks."""
+    from rclicks_isegm.maps import soft_disk_maps
+
+    held = [
+        Click(float(y), float(x), bool(p), i)
+        for i, ((x, y), p) in enumerate(zip(points.detach().tolist(), labels))
+    ]
+    x = torch.cat([image, state.prev], dim=1)
+    box = zoom_box(state, held, zoom) if zoom is not None else None
+    ys, xs = points[:, 1].double(), points[:, 0].double()  # mapped in double, as the reference
+    if box is not None:
+        rmin, rmax, cmin, cmax = box
+        h, w = crop_size(box, zoom.target_size)  # type: ignore[union-attr]
+        x = F.interpolate(
+            x[:, :, rmin : rmax + 1, cmin : cmax + 1], size=(h, w), mode="bilinear",
+            align_corners=True,
+        )  # fmt: skip
+        ys = h * (ys - rmin) / (rmax - rmin + 1)
+        xs = w * (xs - cmin) / (cmax - cmin + 1)
+    height, width = x.shape[2:]
+    batch = torch.cat([x, torch.flip(x, dims=[3])], dim=0)
+    yx = torch.stack(
+        [torch.stack([ys, xs], dim=-1), torch.stack([ys, width - xs - 1], dim=-1)], dim=0
+    )
+    positive = torch.tensor([list(labels)] * 2, dtype=torch.bool, device=x.device)
+    disks = soft_disk_maps(yx, positive, height, width)
+    coord = torch.cat([batch[:, 3:4], disks], dim=1)
+    logits = net_maps(batch, coord)
+    logits = F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=True)
+    return back_to_image(state, logits)[0, 0]

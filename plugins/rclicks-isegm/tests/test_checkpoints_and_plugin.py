@@ -19,7 +19,7 @@ from rclicks_isegm import checkpoints as ck
 
 def test_the_plugin_is_listed_with_its_distribution():
     models = listed("models", plugins="isegm")
-    for name in ("ritm", "simpleclick"):
+    for name in ("ritm", "simpleclick", "cfr-icl"):
         assert models[name]["distribution"] == "rclicks-isegm"
         assert models[name]["version"] == rclicks_isegm.__version__
 
@@ -108,11 +108,29 @@ def test_factory_options():
     m = rclicks_isegm.make_ritm(random_weights=True, dtype="float64", zoom_target=600)
     assert next(m.net.parameters()).dtype == torch.float64
     assert m.zoom.target_size == 600 and m.zoom.skip_clicks == 1 and m.threshold == 0.49
+    assert m.per_call == 1  # on the CPU, one trajectory per network call unless told
+    assert rclicks_isegm.make_ritm(random_weights=True, batch=4).per_call == 4
+    with pytest.raises(OptionError, match="batch must be a whole number >= 1"):
+        rclicks_isegm.make_ritm(random_weights=True, batch=0)
     with pytest.raises(OptionError, match="dtype must be float32 or float64"):
         rclicks_isegm.make_ritm(random_weights=True, dtype="half")
     with pytest.raises(OptionError, match="variant simpleclick-vit-b-cocolvis is a simpleclick"):
         rclicks_isegm.make_ritm(variant="simpleclick-vit-b-cocolvis", random_weights=True)
-    with pytest.raises(OptionError, match="zoom_target=672"):
-        rclicks_isegm.make_simpleclick(zoom_target=672, random_weights=True)
+    with pytest.raises(OptionError, match="zoom_target=500: .*not a multiple of the patch"):
+        rclicks_isegm.make_simpleclick(zoom_target=500, random_weights=True)
     with pytest.raises(OptionError, match="variant must be one of"):
         rclicks_isegm.make_ritm(variant="ritm-hrnet99")
+
+
+def test_every_variant_has_a_preset_naming_its_file():
+    from pathlib import Path
+
+    from rclicks.plugins import load_registry
+
+    presets = load_registry(Path(__file__).resolve().parents[3] / "registry.yaml").presets
+    for v in ck.VARIANTS.values():
+        p = presets["models"][v.name]
+        assert p.plugin == v.family and p.options == {"variant": v.name}
+        assert p.meta["checkpoint"] == v.file_name and p.meta["url"] == v.page
+    models = listed("models", plugins="isegm")
+    assert models["simpleclick-vit-h-sbd"]["status"] == "ok"

@@ -108,12 +108,40 @@ def test_batched_trajectories_equal_one_by_one():
 
     clicks = [RClick(int(x), int(y), bool(p)) for x, y, p in z["clicks_xyp"]]
     starts = (0, 2, 6)  # three trajectories, 1/3/7 clicks at the first step
-    states_one, states_all = [None] * 3, [None] * 3
+    pairs = IsegmModel(ToyNetwork(), CASES["ritm"], per_call=2)  # at most 2 per network call
+    states_one, states_all, states_two = [None] * 3, [None] * 3, [None] * 3
     for k in range(1, 4):  # three steps: the states carry crops and previous maps
         step = [clicks[: s + k] for s in starts]
         alone = [model.predict(emb, c, st) for c, st in zip(step, states_one)]
         probs, states_all = model.predict_batch(emb, step, states_all)
+        by_two, states_two = pairs.predict_batch(emb, step, states_two)
         states_one = [st for _, st in alone]
-        for (p1, _), p2 in zip(alone, probs):
+        for (p1, _), p2, p3 in zip(alone, probs, by_two):
             np.testing.assert_allclose(p1, p2, atol=1e-5)
+            np.testing.assert_allclose(p1, p3, atol=1e-5)
     assert {st.last_crop is None for st in states_all} == {False}  # the later ones were cropped
+
+
+def test_cfr_cascade_runs_the_first_click_twice_and_later_ones_once():
+    """CFR-ICL (``cascade_step = cf_n + 1 = 2`` on the first click, ``cfr.py``): click 1 is
+    the reference step applied twice, the second pass with the first pass's map as its
+    previous mask; later clicks are single steps."""
+    z = _case("simpleclick")
+    zoom = CASES["simpleclick"]
+    net = ToyNetwork()
+    cfr = IsegmModel(net, zoom, cascade=2, cascade_clicks=1)
+    emb = cfr.encode(z["image_rgb_u8"])
+    from rclicks.types import Click as RClick
+
+    clicks = [RClick(int(x), int(y), bool(p)) for x, y, p in z["clicks_xyp"][:3]]
+    logits = lambda a, b: net(a, b)["instances"]  # noqa: E731
+    state = new_state(*z["gt_i8"].shape)
+    mine = [Click(c.y, c.x, c.positive, i) for i, c in enumerate(clicks)]
+    (once,) = predict_steps(logits, emb.image, [(state, mine[:1])], zoom)
+    (twice,) = predict_steps(logits, emb.image, [(state, mine[:1])], zoom)
+    prob, st = cfr.predict(emb, clicks[:1], None)
+    np.testing.assert_array_equal(prob, twice[0, 0].numpy())
+    assert np.abs(prob - once[0, 0].numpy()).max() > 1e-3  # the second pass changed it
+    (third,) = predict_steps(logits, emb.image, [(state, mine[:2])], zoom)
+    prob2, _ = cfr.predict(emb, clicks[:2], st)
+    np.testing.assert_array_equal(prob2, third[0, 0].numpy())
