@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 
 from rclicks.metrics import (
+    boundary,
+    boundary_iou,
     iou,
     iou_auc,
     ks2d_pvalue,
@@ -174,3 +176,44 @@ def test_first_and_later_click_cost_and_time_to_target_by_hand():
     assert time_at([0.5, 0.95], [1.0, 2.0], 0.9, 2) == 3.0
     assert time_at([0.5, 0.6], [1.0, 2.0], 0.9, 2) == 3.0
     assert time_at([0.95, 0.6], [1.0, 2.0], 0.9, 2) == 1.0
+
+
+def _band_by_iterated_erosion(mask: np.ndarray, ratio: float) -> np.ndarray:
+    """The boundary band written the slow way: a zero ring, then d erosions by a 3×3 square."""
+    from scipy import ndimage
+
+    h, w = mask.shape
+    d = max(1, int(round(ratio * np.hypot(h, w))))
+    inner = np.pad(mask, 1)
+    for _ in range(d):
+        inner = ndimage.binary_erosion(inner, np.ones((3, 3), bool), border_value=1)
+    return mask & ~inner[1:-1, 1:-1]
+
+
+def test_boundary_band_of_a_square_and_the_image_border():
+    m = np.zeros((50, 50), bool)
+    m[10:40, 10:40] = True  # d = round(0.02 * 70.7) = 1: a one-pixel band
+    band = boundary(m)
+    assert band.sum() == 30 * 4 - 4 and not band[11:39, 11:39].any()
+    full = np.ones((50, 50), bool)  # the border counts as background
+    assert boundary(full).sum() == 50 * 4 - 4
+    assert boundary(full, dilation_ratio=0.1).sum() == 50 * 50 - 36 * 36  # d = 7
+
+
+def test_boundary_iou_equals_the_direct_definition_on_random_blobs():
+    from scipy import ndimage
+
+    rng = np.random.default_rng(3)
+    for k in range(12):
+        h, w = rng.integers(30, 160, size=2)
+        gt = ndimage.gaussian_filter(rng.random((h, w)), 4) > 0.5
+        pred = ndimage.gaussian_filter(rng.random((h, w)), 4) > 0.5
+        ratio = (0.02, 0.05, 0.005)[k % 3]
+        ignore = (rng.random((h, w)) > 0.8) if k % 2 else None
+        gb, pb = _band_by_iterated_erosion(gt, ratio), _band_by_iterated_erosion(pred, ratio)
+        assert np.array_equal(boundary(gt, ratio), gb)
+        keep = np.ones_like(gt) if ignore is None else ~ignore
+        want = (gb & pb & keep).sum() / ((gb | pb) & keep).sum()
+        assert boundary_iou(gt, pred, ratio, ignore) == pytest.approx(want, abs=0)
+    assert boundary_iou(gt, gt) == 1.0
+    assert np.isnan(boundary_iou(np.zeros((5, 5), bool), np.zeros((5, 5), bool)))

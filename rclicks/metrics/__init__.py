@@ -1,7 +1,8 @@
 """Metrics (CONTRACT §7) as pure functions over arrays and per-click rows; nothing here needs
 the engine or torch.
 
-- :mod:`~rclicks.metrics.segmentation`: IoU, NoC, NoF, IoU-AuC of one trajectory;
+- :mod:`~rclicks.metrics.segmentation`: IoU, boundary IoU, NoC, NoF, IoU-AuC of one
+  trajectory;
 - :mod:`~rclicks.metrics.density`: PDE, NSS, 2-D KS, WD, PL1 of a density against real clicks;
 - :mod:`~rclicks.metrics.aggregate`: rows -> one entry per (dataset, simulator), the
   ``results`` of ``summary.json`` (:func:`rclicks.summarize` builds the whole file).
@@ -18,10 +19,21 @@ from rclicks.metrics.density import (
     wasserstein_equal,
     wd,
 )
-from rclicks.metrics.segmentation import THRESHOLDS, iou, iou_auc, noc, nof, time_at
+from rclicks.metrics.segmentation import (
+    THRESHOLDS,
+    boundary,
+    boundary_iou,
+    iou,
+    iou_auc,
+    noc,
+    nof,
+    time_at,
+)
 
 __all__ = [
     "THRESHOLDS",
+    "boundary",
+    "boundary_iou",
     "iou",
     "iou_auc",
     "ks2d_pvalue",

@@ -21,6 +21,39 @@ def iou(gt_mask: np.ndarray, pred_mask: np.ndarray, ignore: np.ndarray | None = 
     return inter / union if union else float("nan")
 
 
+def boundary(mask: np.ndarray, dilation_ratio: float = 0.02) -> np.ndarray:
+    """The inner boundary band of ``mask`` (Cheng et al. 2021, "Boundary IoU"): its pixels
+    within ``d = max(1, round(dilation_ratio × image diagonal))`` pixels (chessboard distance)
+    of a background pixel, the image border counting as background."""
+    import cv2
+
+    m = np.asarray(mask, dtype=np.uint8)
+    h, w = m.shape
+    d = max(1, int(round(dilation_ratio * float(np.hypot(h, w)))))
+    padded = np.pad(m, 1)  # a zero ring: the border is background
+    # d erosions by a 3×3 square are one erosion by a (2d+1)² square
+    inner = cv2.erode(padded, np.ones((2 * d + 1, 2 * d + 1), np.uint8))[1:-1, 1:-1]
+    return (m > 0) & (inner == 0)
+
+
+def boundary_iou(
+    gt_mask: np.ndarray,
+    pred_mask: np.ndarray,
+    dilation_ratio: float = 0.02,
+    ignore: np.ndarray | None = None,
+) -> float:
+    """Boundary IoU: the IoU of the two masks' boundary bands (:func:`boundary`), ignore
+    pixels left out of both counts. The bands come from the whole masks, as the RITM /
+    RClicks evaluation computes them (``inference/utils.py: get_boundary_iou``). NaN if both
+    bands are empty."""
+    gb, pb = boundary(gt_mask, dilation_ratio), boundary(pred_mask, dilation_ratio)
+    if ignore is not None:
+        keep = ~np.asarray(ignore, dtype=bool)
+        gb, pb = gb & keep, pb & keep
+    union = int(np.count_nonzero(gb | pb))
+    return int(np.count_nonzero(gb & pb)) / union if union else float("nan")
+
+
 def noc(ious: Sequence[float], threshold: float, max_clicks: int = 20) -> int:
     """1-based index of the first click with IoU >= threshold, else ``max_clicks``."""
     arr = np.asarray(ious, dtype=np.float64)[:max_clicks]

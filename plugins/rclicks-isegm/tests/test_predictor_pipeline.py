@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from fixture_weights import FIXTURES
+from rclicks.metrics import boundary_iou
 from toy_network import ToyNetwork
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -58,6 +59,8 @@ def test_each_click_crops_and_predicts_as_the_reference(name):
         assert tuple(state.last_points.shape) == (2, state.last_points.shape[1], 3)
         pred = (prob[0, 0] > 0.49).numpy()
         assert _iou(pred, gt) == pytest.approx(z["iou"][k], abs=1e-4), f"click {k + 1}"
+        biou = boundary_iou(gt == 1, pred, ignore=gt == -1)  # rclicks' BIoU = the reference's
+        assert biou == pytest.approx(z["boundary_iou"][k], abs=1e-9), f"click {k + 1}"
         assert int(pred.sum()) == int(z["fg_count"][k])
         assert float(prob.double().sum()) == pytest.approx(z["prob_sum"][k], rel=1e-5)
         if k + 1 in (1, 5, 20):
@@ -65,7 +68,7 @@ def test_each_click_crops_and_predicts_as_the_reference(name):
             assert np.abs(prob[0, 0].numpy() - stored).max() < 2e-3  # README: toy maps 2e-3
 
 
-class _Llama:
+class LlamaDataset:
     """GrabCut llama exactly as the reference loader decoded it (image, object, ignore)."""
 
     def __init__(self, z) -> None:
@@ -89,7 +92,7 @@ def test_rclicks_eval_chooses_the_reference_clicks(name, tmp_path):
     z = _case(name)
     model = IsegmModel(ToyNetwork(), CASES[name])
     run = rclicks.evaluate(
-        model, "baseline", _Llama(z), max_clicks=20, groups=1, out=tmp_path / "run"
+        model, "baseline", LlamaDataset(z), max_clicks=20, groups=1, out=tmp_path / "run"
     )
     rows = run.per_click.sort_values("click")
     assert list(rows["x"]) == [int(v) for v in z["clicks_xyp"][:, 0]]

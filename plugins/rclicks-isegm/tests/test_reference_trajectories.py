@@ -81,7 +81,7 @@ def test_simpleclick_vit_b_first_clicks_are_the_reference_trajectory(tmp_path):
     identical, IoU within 2.3e-5, one pixel at 0.49 at click 6 that the float64 network also
     gets right)."""
     import rclicks
-    from test_predictor_pipeline import _Llama
+    from test_predictor_pipeline import LlamaDataset
 
     from rclicks_isegm.model import IsegmModel
     from rclicks_isegm.plainvit import build_plainvit
@@ -91,7 +91,7 @@ def test_simpleclick_vit_b_first_clicks_are_the_reference_trajectory(tmp_path):
     net = build_plainvit("simpleclick_vit_base")
     net.load_state_dict(fixture_state_dict("simpleclick_vit_base"))
     model = IsegmModel(net, ZoomIn((448, 448), skip_clicks=-1))
-    run = rclicks.evaluate(model, "baseline", _Llama(z), max_clicks=5, out=tmp_path / "run")
+    run = rclicks.evaluate(model, "baseline", LlamaDataset(z), max_clicks=5, out=tmp_path / "run")
     rows = run.per_click.sort_values("click")
     assert [tuple(r) for r in rows[["x", "y", "positive"]].itertuples(index=False)] == [
         (int(x), int(y), bool(p)) for x, y, p in z["clicks_xyp"][:5]
