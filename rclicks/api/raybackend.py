@@ -37,7 +37,7 @@ from urllib.parse import urlparse
 from rclicks.api.components import Component
 from rclicks.datasets.prefetch import prefetch
 from rclicks.engine.plan import ProtocolSettings
-from rclicks.engine.samples import SampleOutcome, load_failed, process_sample, record_error
+from rclicks.engine.samples import SampleOutcome, load_failed, process_sample, sample_failed
 from rclicks.errors import OptionError, RunError
 from rclicks.runs.folder import RunFolder, unit_digest
 
@@ -347,10 +347,7 @@ def run_ray(
     ``done`` gets each sample's outcome once the driver has written it. Datasets named in
     ``ship`` are decoded here (``built``) and sent through the object store. ``started`` gets the
     cluster's description once the actors are up. Returns what run.json records of the run."""
-    ray = import_ray()
-    components = [model, *simulators, *datasets]
-    for c in components:
-        c.check_portable()
+    ray = import_ray()  # the components were checked to pickle by evaluate, before any work
     disconnect, address = connect(ray, options)
     try:
         info = {
@@ -399,7 +396,7 @@ def _start_actors(
         max_task_retries=0,
         max_concurrency=IN_FLIGHT,
     )
-    done = frozenset(p.stem for p in folder.journal.glob("*.parquet"))
+    done = folder.finished_instances()
     threads = max(1, math.ceil(options.cpus_per_worker))
     handles = [
         cls.remote(
@@ -530,7 +527,11 @@ def _schedule(
                     f"samples finished so far are kept in {folder.journal} (resume the run to "
                     "continue)"
                 )
-        ready, _ = ray.wait([*flight, *probes], num_returns=1, timeout=0.5)
+        waiting = [*flight, *probes]
+        if not waiting:  # every actor is down, its next probe not yet due
+            time.sleep(0.1)
+            continue
+        ready, _ = ray.wait(waiting, num_returns=1, timeout=0.5)
         for ref in ready:
             if ref in probes:
                 actor = probes.pop(ref)
@@ -549,20 +550,20 @@ def _schedule(
                 continue
             if ref not in flight:  # requeued when its actor went down
                 continue
-            actor, task = flight.pop(ref)
+            actor, task = flight[ref]
             try:
                 outcome, calls, node = ray.get(ref)
             except RayActorError:  # its process or node died: compute it again
-                flight[ref] = (actor, task)
                 went_down(actor)
                 continue
             except Exception as exc:  # noqa: BLE001 - the call itself raised: journaled
-                actor.queued.remove(ref)
+                outcome = None
                 actor.failures += 1
                 task.attempts += 1
                 _give_up(folder, built, task, exc, done)
-            else:
-                actor.queued.remove(ref)
+            del flight[ref]
+            actor.queued.remove(ref)
+            if outcome is not None:
                 actor.failures = 0
                 actor.samples += 1
                 apply(folder, calls)
@@ -582,15 +583,9 @@ def _give_up(
 ) -> None:
     """Record a sample that could not be computed (the run goes on; a resume retries it)."""
     name, label, index = task.item
-    try:
-        sample_id = str(built[name].sample_ids()[index])
-    except Exception:  # noqa: BLE001 - a streamed dataset: only for the record
-        sample_id = f"#{index}"
-    out = SampleOutcome(label, sample_id)
     if isinstance(exc, str):
         message = f"{exc} ({task.attempts} times)"
     else:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         message = f"{type(exc).__name__} after {task.attempts} attempt(s): {first}"
-    record_error(folder, out, "", "worker", message)
-    done(out)
+    done(sample_failed(folder, label, built[name], index, "worker", message))

@@ -80,18 +80,31 @@ def record_error(
     )
 
 
-def load_failed(
-    journal: Journal, label: str, dataset: Dataset, index: int, exc: BaseException
+def sample_failed(
+    journal: Journal,
+    label: str,
+    dataset: Dataset,
+    index: int,
+    stage: str,
+    exc: BaseException | str,
 ) -> SampleOutcome:
-    """A sample that passed the check but cannot be read now (a file changed or vanished):
-    journaled as a ``dataset`` error of the whole sample; a resume tries it again."""
+    """Journal an error of the whole sample ``index`` (instance ""), named by its id when the
+    dataset can say it; a resume tries the sample again."""
     try:
         sample_id = str(dataset.sample_ids()[index])  # type: ignore[attr-defined]
     except Exception:  # noqa: BLE001 - only for the message
         sample_id = f"#{index}"
     out = SampleOutcome(label, sample_id)
-    record_error(journal, out, "", "dataset", exc)
+    record_error(journal, out, "", stage, exc)
     return out
+
+
+def load_failed(
+    journal: Journal, label: str, dataset: Dataset, index: int, exc: BaseException
+) -> SampleOutcome:
+    """A sample that passed the check but cannot be read now (a file changed or vanished):
+    journaled as a ``dataset`` error of the whole sample; a resume tries it again."""
+    return sample_failed(journal, label, dataset, index, "dataset", exc)
 
 
 def process_sample(

@@ -86,6 +86,11 @@ class RunFolder:
     def instance_done(self, dataset: str, sample_id: str, instance_id: str) -> bool:
         return self.instance_file(dataset, sample_id, instance_id).exists()
 
+    def finished_instances(self) -> frozenset[str]:
+        """The instances the journal holds, as ``unit_digest(dataset, sample_id,
+        instance_id)``."""
+        return frozenset(p.stem for p in self.journal.glob("*.parquet"))
+
     def sample_done(self, dataset: str, sample_id: str) -> bool:
         return self.sample_marker(dataset, sample_id).exists()
 

@@ -71,6 +71,18 @@ class IsegmModel:
         self.threshold = float(threshold)
         self.name = name
 
+    def _own_state(self, embedding: Embedding, state: TrajectoryState | None) -> TrajectoryState:
+        """A fresh state, or a copy: a state handed to a predict method is never changed (a
+        caller may branch from it)."""
+        if state is None:
+            return new_state(embedding.height, embedding.width, self.device)
+        return dataclasses.replace(state)
+
+    def _passes(self, clicks: int) -> int:
+        """How often a click step runs: ``cascade`` times while the trajectory has at most
+        ``cascade_clicks`` clicks, else once."""
+        return self.cascade if clicks <= self.cascade_clicks else 1
+
     def _logits(self, x: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
         # the network in its dtype; everything around it (maps, zoom, flip) in float32
         return self.net(x.to(self.dtype), points)["instances"].float()
@@ -92,20 +104,16 @@ class IsegmModel:
         clicks: Sequence[Sequence[Any]],
         states: Sequence[TrajectoryState | None],
     ) -> tuple[list[np.ndarray], list[TrajectoryState]]:
-        steps = []
-        for trajectory, state in zip(clicks, states):
-            # a copy: a state handed to predict is never changed (a caller may branch from it)
-            st = (
-                new_state(embedding.height, embedding.width, self.device)
-                if state is None
-                else dataclasses.replace(state)
+        steps = [
+            (
+                self._own_state(embedding, state),
+                [Click(c.y, c.x, bool(c.positive), i) for i, c in enumerate(trajectory)],
             )
-            steps.append(
-                (st, [Click(c.y, c.x, bool(c.positive), i) for i, c in enumerate(trajectory)])
-            )
+            for trajectory, state in zip(clicks, states)
+        ]
         with torch.no_grad():
             probs = predict_steps(self._logits, embedding.image, steps, self.zoom, self.per_call)
-            again = [i for i, (_, c) in enumerate(steps) if len(c) <= self.cascade_clicks]
+            again = [i for i, (_, c) in enumerate(steps) if self._passes(len(c)) > 1]
             for _ in range(self.cascade - 1 if again else 0):
                 more = predict_steps(
                     self._logits,
@@ -131,16 +139,16 @@ class IsegmModel:
         """H×W logits for the clicks ``points`` (N×2 float ``(x, y)``, all clicks of the
         trajectory in order) with the gradient reaching them, through the soft disk encoding
         (:func:`rclicks_isegm.maps.soft_disk_maps`): the values of :meth:`predict` for the
-        same clicks. ``state`` is not changed."""
-        st = (
-            new_state(embedding.height, embedding.width, self.device)
-            if state is None
-            else dataclasses.replace(state)
-        )
+        same clicks (the CFR-ICL cascade included). ``state`` is not changed."""
+        st = self._own_state(embedding, state)
 
         def net_maps(x: torch.Tensor, coord: torch.Tensor) -> torch.Tensor:
             out = self.net.forward_maps(x.to(self.dtype), coord.to(self.dtype))
             return out["instances"].float()
 
-        prob = differentiable_step(net_maps, embedding.image, st, points, labels, self.zoom)
+        passes = self._passes(len(points))
+        for k in range(passes):
+            prob = differentiable_step(net_maps, embedding.image, st, points, labels, self.zoom)
+            if k + 1 < passes:  # the next pass takes this map as its previous mask
+                st.prev, st.predicted = prob[None, None], True
         return torch.logit(prob, eps=1e-6)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -156,28 +157,37 @@ class _Prepared:
     fractional: bool
 
 
-def prepare(
+def zoom_input(
     image: torch.Tensor, state: TrajectoryState, clicks: Sequence[Click], zoom: ZoomIn | None
-) -> _Prepared:
-    """The network input of one trajectory's click: concat(image, previous map), cut to the zoom
-    box and resized, then stacked with its left-right flip; the clicks mapped likewise."""
+) -> tuple[torch.Tensor, Callable[[Any, Any], tuple[Any, Any]]]:
+    """The network input of one trajectory's click, before the flip: concat(image, previous
+    map), cut to the zoom box and resized; and the map of click coordinates ``(y, x)`` into it
+    (``y' = h · (y − rmin) / (rmax − rmin + 1)``, no half-pixel offset), for floats or
+    tensors alike. Updates the trajectory's zoom box."""
     x = torch.cat([image, state.prev], dim=1)
     box = zoom_box(state, clicks, zoom) if zoom is not None else None
     state.last_crop = box
-    coords = [(float(c.y), float(c.x)) for c in clicks]
-    if box is not None:
-        rmin, rmax, cmin, cmax = box
-        h, w = crop_size(box, zoom.target_size)  # type: ignore[union-attr]
-        x = F.interpolate(
-            x[:, :, rmin : rmax + 1, cmin : cmax + 1],
-            size=(h, w),
-            mode="bilinear",
-            align_corners=True,
-        )
-        coords = [
-            (h * (y - rmin) / (rmax - rmin + 1), w * (xx - cmin) / (cmax - cmin + 1))
-            for y, xx in coords
-        ]
+    if box is None:
+        return x, lambda y, xx: (y, xx)
+    rmin, rmax, cmin, cmax = box
+    h, w = crop_size(box, zoom.target_size)  # type: ignore[union-attr]
+    x = F.interpolate(
+        x[:, :, rmin : rmax + 1, cmin : cmax + 1], size=(h, w), mode="bilinear",
+        align_corners=True,
+    )  # fmt: skip
+    return x, lambda y, xx: (
+        h * (y - rmin) / (rmax - rmin + 1),
+        w * (xx - cmin) / (cmax - cmin + 1),
+    )
+
+
+def prepare(
+    image: torch.Tensor, state: TrajectoryState, clicks: Sequence[Click], zoom: ZoomIn | None
+) -> _Prepared:
+    """The network input of one trajectory's click (:func:`zoom_input`) stacked with its
+    left-right flip; the clicks mapped likewise."""
+    x, to_input = zoom_input(image, state, clicks, zoom)
+    coords = [to_input(float(c.y), float(c.x)) for c in clicks]
     width = x.shape[3]
     plain = [(y, xx, c.index) for (y, xx), c in zip(coords, clicks)]
     flipped = [(y, width - xx - 1, c.index) for (y, xx), c in zip(coords, clicks)]
@@ -186,7 +196,7 @@ def prepare(
         torch.cat([x, torch.flip(x, dims=[3])], dim=0),
         [plain, flipped],
         [positives, positives],
-        box is not None,
+        state.last_crop is not None,
     )
 
 
@@ -294,18 +304,9 @@ def differentiable_step(
         Click(float(y), float(x), bool(p), i)
         for i, ((x, y), p) in enumerate(zip(points.detach().tolist(), labels))
     ]
-    x = torch.cat([image, state.prev], dim=1)
-    box = zoom_box(state, held, zoom) if zoom is not None else None
-    ys, xs = points[:, 1].double(), points[:, 0].double()  # mapped in double, as the reference
-    if box is not None:
-        rmin, rmax, cmin, cmax = box
-        h, w = crop_size(box, zoom.target_size)  # type: ignore[union-attr]
-        x = F.interpolate(
-            x[:, :, rmin : rmax + 1, cmin : cmax + 1], size=(h, w), mode="bilinear",
-            align_corners=True,
-        )  # fmt: skip
-        ys = h * (ys - rmin) / (rmax - rmin + 1)
-        xs = w * (xs - cmin) / (cmax - cmin + 1)
+    x, to_input = zoom_input(image, state, held, zoom)
+    # mapped in double, as the reference maps Python floats
+    ys, xs = to_input(points[:, 1].double(), points[:, 0].double())
     height, width = x.shape[2:]
     batch = torch.cat([x, torch.flip(x, dims=[3])], dim=0)
     yx = torch.stack(

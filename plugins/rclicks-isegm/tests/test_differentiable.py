@@ -32,11 +32,14 @@ def test_soft_disks_have_the_values_of_the_disks_and_a_gradient():
     assert torch.isfinite(moved.grad).all() and moved.grad[0, :2, 1].abs().min() > 0
 
 
-@pytest.mark.parametrize("build", [tiny_hrnet, tiny_vit], ids=["ritm", "simpleclick"])
-def test_the_differentiable_map_equals_predict_and_has_a_gradient(build):
+@pytest.mark.parametrize(
+    "build,cascade", [(tiny_hrnet, 1), (tiny_vit, 1), (tiny_vit, 2)],
+    ids=["ritm", "simpleclick", "cfr-icl"],
+)  # fmt: skip
+def test_the_differentiable_map_equals_predict_and_has_a_gradient(build, cascade):
     sample = rclicks.build("datasets", "demo")[0]
     zoom = ZoomIn(400, skip_clicks=1) if build is tiny_hrnet else ZoomIn((448, 448), -1)
-    model = IsegmModel(build(), zoom)
+    model = IsegmModel(build(), zoom, cascade=cascade)
     emb = model.encode(sample.image)
     clicks = [Click(120, 100, True), Click(200, 60, False), Click(150, 180, True)]
     state = None
