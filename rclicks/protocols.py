@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # annotations only: protocols import no project code at run t
     from rclicks.clicks import DistanceMap
 
 __all__ = [
+    "AdversarialSimulator",
     "BaselineMarker",
     "BatchDensity",
     "BatchPredictor",
@@ -37,6 +38,7 @@ __all__ = [
     "RegionDensity",
     "ReplaySimulator",
     "described_name",
+    "is_adversarial",
     "is_baseline",
     "is_indexable",
     "is_prefetch_safe",
@@ -81,8 +83,9 @@ class ClickSimulator(Protocol):
     groups, the sampling and the randomness.
 
     Optional members: :class:`RegionDensity` (``region_density``), :class:`BatchDensity`
-    (``density_batch``), :class:`BaselineMarker` (``is_baseline``) and
-    :class:`ReplaySimulator` (``replay`` + ``user_clicks``).
+    (``density_batch``), :class:`BaselineMarker` (``is_baseline``),
+    :class:`ReplaySimulator` (``replay`` + ``user_clicks``) and
+    :class:`AdversarialSimulator` (``adversarial``: TETRIS).
     """
 
     deterministic: bool
@@ -199,6 +202,25 @@ class ReplaySimulator(Protocol):
     ) -> Sequence[Click]: ...
 
 
+@runtime_checkable
+class AdversarialSimulator(Protocol):
+    """``adversarial = True`` marks a TETRIS simulator (CONTRACT §9): instead of a density it
+    has the engine search each click of two trajectories, ``<name>-min`` and ``<name>-max``,
+    for the position of the allowed error region that gives the lowest / highest IoU.
+    ``strategy_for(model)`` says how (``"gradient"``: Adam on the click position through the
+    model's ``predict_differentiable``; ``"search"``: the candidate and ``candidates`` random
+    positions in one ``predict_batch``) and raises :class:`rclicks.errors.OptionError` when
+    the model cannot do what was asked; ``steps`` and ``radius`` (px, of the soft disk of the
+    location penalty) set the gradient search. The built-in ``tetris`` simulator is one."""
+
+    adversarial: bool
+    candidates: int
+    steps: int
+    radius: float
+
+    def strategy_for(self, model: Any) -> str: ...
+
+
 # -- optional members of a dataset -------------------------------------------------------------
 
 
@@ -257,6 +279,11 @@ def is_replay(simulator: Any) -> bool:
     return bool(getattr(simulator, "replay", False)) and callable(
         getattr(simulator, "user_clicks", None)
     )
+
+
+def is_adversarial(simulator: Any) -> bool:
+    """Does the simulator search adversarial trajectories (:class:`AdversarialSimulator`)?"""
+    return isinstance(simulator, AdversarialSimulator) and bool(simulator.adversarial)
 
 
 def is_indexable(dataset: Any) -> bool:

@@ -73,7 +73,7 @@ def test_eval_on_a_folder_writes_the_run_files(tmp_path):
     assert (
         ROW_SCHEMA.names
         == """dataset sample_id instance_id simulator group repeat click x y
-        positive iou seconds""".split()
+        positive iou seconds biou""".split()
     )
     assert t.num_rows == 2 * 2 * (1 + 3) * 4
     run = json.loads((tmp_path / "run" / "run.json").read_text())

@@ -268,6 +268,7 @@ def row_bomb(tmp_path_factory) -> bytes:
             "positive": pa.array([True] * n),
             "iou": pa.array([0.5] * n),
             "seconds": pa.array([0.01] * n),
+            "biou": pa.nulls(n, pa.float64()),
         },
         schema=ROW_SCHEMA,
     )

@@ -45,6 +45,7 @@ from rclicks.protocols import (
     Dataset,
     ISModel,
     described_name,
+    is_adversarial,
     is_indexable,
     is_prefetch_safe,
     is_replay,
@@ -78,7 +79,8 @@ def expand_benchmark(
 ) -> tuple[list[Any], list[Any], dict[str, Any]]:
     """``(simulators, datasets, settings)`` of a run: a benchmark's own, or the given ones
     (defaults ``distance`` × ``demo``). A benchmark sets its simulators and datasets, so giving
-    them as well is an error."""
+    them as well is an error — apart from datasets where the benchmark says
+    ``replace_datasets: true`` (then the given ones replace its own)."""
     if benchmark is None:
         return (
             simulators or list(DEFAULT_SIMULATORS),
@@ -87,19 +89,23 @@ def expand_benchmark(
         )
     if benchmark not in registry.benchmarks:
         raise UnknownNameError(unknown_message("benchmarks", benchmark, list(registry.benchmarks)))
-    if simulators or datasets:
+    b = registry.benchmarks[benchmark]
+    replaceable = bool(b.settings.get("replace_datasets", False))
+    if simulators or (datasets and not replaceable):
         raise OptionError(
             f"benchmark {benchmark!r} sets the simulators and datasets; do not give them too "
             "(drop --simulator/--dataset)"
         )
-    b = registry.benchmarks[benchmark]
-    return list(b.simulators), list(b.datasets), dict(b.settings)
+    return list(b.simulators), list(datasets or b.datasets), dict(b.settings)
 
 
 def config_fingerprint(run: Mapping[str, Any]) -> dict[str, Any]:
     """What must be equal for ``resume`` to continue a run."""
     keys = ("model", "simulators", "datasets", "protocol", "limit", "save_masks")
-    return {k: run.get(k, False if k == "save_masks" else None) for k in keys}
+    out = {k: run.get(k, False if k == "save_masks" else None) for k in keys}
+    if isinstance(out["protocol"], Mapping):  # runs from before --biou did not compute it
+        out["protocol"] = {"biou": False, **out["protocol"]}
+    return out
 
 
 # -- the API ------------------------------------------------------------------------------------
@@ -116,6 +122,7 @@ def evaluate(
     max_clicks: int | None = None,
     seed: int = 0,
     baseline: bool = True,
+    biou: bool = False,
     model_options: Mapping[str, Any] | None = None,
     simulator_options: Mapping[str, Any] | None = None,
     dataset_options: Mapping[str, Any] | None = None,
@@ -138,24 +145,23 @@ def evaluate(
 
     ``model``: a model name or preset, or an ``rclicks.ISModel`` object. ``simulators``: one or
     several simulator names / presets / ``rclicks.ClickSimulator`` objects (default
-    ``("distance",)``). ``datasets``: names, presets, folder paths or ``rclicks.Dataset``
-    objects (default ``("demo",)``). ``benchmark``: a benchmark of ``registry.yaml`` instead of
-    simulators and datasets; its ``groups`` / ``repeats`` / ``max_clicks`` / ``baseline``
-    apply unless given here. ``groups`` (default 10), ``repeats`` (1), ``max_clicks`` (20),
-    ``seed``, ``baseline``: the protocol. ``*_options``: factory options of named components
-    (``simulator_options`` keys may be scoped as ``"NAME:KEY"``). ``device``: auto, cpu,
-    cuda or cuda:N. ``out``: the run folder (default ``runs/<timestamp>``); ``resume``
-    continues an interrupted one. ``workers``: processes on this machine (objects must pickle),
-    or with ``backend="ray"`` actors on a Ray cluster: ``ray_address`` (default
-    ``$RAY_ADDRESS``, else a local Ray instance started for the run), ``gpus_per_worker``
-    (fractional GPUs each actor reserves) and ``ship_data`` (send the decoded samples through
-    Ray's object store instead of each actor reading the dataset; see docs/scale-out.md).
-    ``limit``: the first N images of each dataset. ``prefetch``: samples decoded ahead in
-    threads (default ``$RCLICKS_PREFETCH`` or 4; results never change). ``registry``: the
-    presets file. ``save_masks``: keep the predicted mask after every click in
-    ``masks.parquet`` (default: for benchmark runs, which a leaderboard verifies with them).
-    ``progress``: called as ``progress(event, info)`` with ``start``, ``sample``
-    and ``end``.
+    ``("distance",)``). ``datasets``: names, presets, folder paths or ``rclicks.Dataset`` objects
+    (default ``("demo",)``). ``benchmark``: a benchmark of ``registry.yaml`` instead of simulators
+    and datasets; its ``groups`` / ``repeats`` / ``max_clicks`` / ``baseline`` apply unless given
+    here. ``groups`` (default 10), ``repeats`` (1), ``max_clicks`` (20), ``seed``, ``baseline``: the
+    protocol; ``biou``: the boundary IoU of every click (TETRIS trajectories and the baseline beside
+    them always have it). ``*_options``: factory options of named components (``simulator_options``
+    keys may be scoped as ``"NAME:KEY"``). ``device``: auto, cpu, cuda or cuda:N. ``out``: the run
+    folder (default ``runs/<timestamp>``); ``resume`` continues an interrupted one. ``workers``:
+    processes on this machine (objects must pickle), or with ``backend="ray"`` actors on a Ray
+    cluster: ``ray_address`` (default ``$RAY_ADDRESS``, else a local Ray instance started for the
+    run), ``gpus_per_worker`` (fractional GPUs each actor reserves) and ``ship_data`` (send the
+    decoded samples through Ray's object store instead of each actor reading the dataset; see
+    docs/scale-out.md). ``limit``: the first N images of each dataset. ``prefetch``: samples decoded
+    ahead in threads (default ``$RCLICKS_PREFETCH`` or 4; results never change). ``registry``: the
+    presets file. ``save_masks``: keep the predicted mask after every click in ``masks.parquet``
+    (default: for benchmark runs, which a leaderboard verifies with them). ``progress``: called as
+    ``progress(event, info)`` with ``start``, ``sample`` and ``end``.
     """
     emit = progress or (lambda event, info: None)
     refuse_reentry()
@@ -186,6 +192,7 @@ def evaluate(
         max_clicks=int(settings_of.get("max_clicks", 20)) if max_clicks is None else max_clicks,
         seed=seed,
         baseline=bool(baseline) and bool(settings_of.get("baseline", True)),
+        biou=bool(biou) or bool(settings_of.get("biou", False)),
     )
     if ray_options is None:
         device = resolve_device(device)
@@ -228,6 +235,13 @@ def evaluate(
     # 3. the model and simulators, before the run folder: a bad option leaves nothing behind
     the_model = model_c.build(build_device)
     the_sims = {c.name: c.build(build_device) for c in sim_cs}
+    strategies: dict[str, str] = {}
+    for c in sim_cs:  # a TETRIS strategy the model cannot run: refused before any work
+        if is_adversarial(the_sims[c.name]):
+            try:
+                strategies[c.name] = the_sims[c.name].strategy_for(the_model)  # type: ignore[attr-defined]
+            except OptionError as exc:
+                raise OptionError(f"model {model_c.name!r}: {exc}") from None
     if n_workers > 1 or ray_options is not None:
         for c in [model_c, *sim_cs, *data_cs]:
             c.check_portable()  # before the run folder: nothing is left behind
@@ -246,7 +260,15 @@ def evaluate(
             for p in host.plugins.values()
         },
         "model": model_c.describe(),
-        "simulators": [{**c.describe(), "replay": is_replay(the_sims[c.name])} for c in sim_cs],
+        "simulators": [
+            {
+                **c.describe(),
+                "replay": is_replay(the_sims[c.name]),
+                "adversarial": is_adversarial(the_sims[c.name]),
+                **({"strategy": strategies[c.name]} if c.name in strategies else {}),
+            }
+            for c in sim_cs
+        ],
         "datasets": [
             {
                 **c.describe(),

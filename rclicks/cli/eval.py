@@ -10,7 +10,7 @@ import typer
 
 import rclicks
 from rclicks.cli._ui import TerminalProgress, err_console, out_console, say, warn
-from rclicks.cli.tables import results_table, users_table
+from rclicks.cli.tables import results_table, tetris_table, users_table
 from rclicks.options import parse_options
 
 DEFAULT_MODEL = "geodesic"
@@ -36,6 +36,9 @@ def eval_cmd(
     ),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     no_baseline: bool = typer.Option(False, "--no-baseline", help="Skip the baseline trajectory."),
+    biou: bool = typer.Option(
+        False, "--biou", help="Boundary IoU of every click (TETRIS trajectories always have it)."
+    ),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Run folder (default runs/<timestamp>)."
@@ -109,6 +112,7 @@ def eval_cmd(
             max_clicks=max_clicks,
             seed=seed,
             baseline=not no_baseline,
+            biou=biou,
             model_options=parse_options(model_opt, "--model-opt"),
             simulator_options=parse_options(sim_opt, "--sim-opt"),
             dataset_options=parse_options(data_opt, "--data-opt"),
@@ -127,9 +131,9 @@ def eval_cmd(
             progress=progress,
         )
     out_console.print(results_table(run.summary))
-    users = users_table(run.summary)
-    if users is not None:
-        out_console.print(users)
+    for extra in (users_table(run.summary), tetris_table(run.summary)):
+        if extra is not None:
+            out_console.print(extra)
     masks = ", masks.parquet" if (run.path / "masks.parquet").is_file() else ""
     say(f"Wrote {run.path}/per_click.parquet ({run.clicks} clicks){masks}, summary.json, run.json")
     failed = len(run.errors)

@@ -113,7 +113,10 @@ def show_clicks_cmd(
         None, "--instance", help="Instance id (default: the sample's first)."
     ),
     simulator: str | None = typer.Option(
-        None, "--simulator", "-s", help="Simulator (default: the first clicking simulator)."
+        None,
+        "--simulator",
+        "-s",
+        help="Simulator (default: the first clicking simulator; TETRIS: N-min or N-max).",
     ),
     group: int | None = typer.Option(
         None, "--group", "-g", help="Clicking group (default 1; 0 = baseline/deterministic)."
@@ -158,23 +161,38 @@ def show_clicks_cmd(
         + f" · repeat {rep.repeat}"
     )
     t = Table(title=escape(title), header_style="bold")
-    for col in ("click", "x", "y", "side", "in slice", "slice px", "IoU (run)", "IoU (replay)"):
+    if rep.mode:  # a TETRIS trajectory: the positions each click's search evaluated
+        middle: tuple[str, ...] = ("evaluated", "IoU low", "IoU high", "baseline click")
+    else:
+        middle = ("in slice", "slice px")
+    for col in ("click", "x", "y", "side", *middle, "IoU (run)", "IoU (replay)"):
         t.add_column(col, justify="right")
     for s in rep.steps:
-        inside = (
-            "—"
-            if s.support is None
-            else (
-                "fallback" if s.fallback else ("yes" if s.support[s.click.y, s.click.x] else "NO")
+        if rep.mode:
+            ious = [v for v in s.evaluated_iou or [] if v == v]  # without NaN
+            cells = [
+                str(len(s.evaluated or [])),
+                f"{min(ious):.4f}" if ious else "—",
+                f"{max(ious):.4f}" if ious else "—",
+                f"{s.evaluated_iou[0]:.4f}" if s.evaluated_iou else "—",
+            ]
+        else:
+            inside = (
+                "—"
+                if s.support is None
+                else (
+                    "fallback"
+                    if s.fallback
+                    else ("yes" if s.support[s.click.y, s.click.x] else "NO")
+                )
             )
-        )
+            cells = [inside, "—" if s.support is None else str(int(s.support.sum()))]
         t.add_row(
             str(s.k),
             str(s.click.x),
             str(s.click.y),
             "+" if s.click.positive else "−",
-            inside,
-            "—" if s.support is None else str(int(s.support.sum())),
+            *cells,
             f"{s.recorded_iou:.4f}",
             f"{s.iou:.4f}",
         )

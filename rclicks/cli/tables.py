@@ -103,3 +103,25 @@ def users_table(summary: dict[str, Any]) -> Table | None:
             _f(e.get("User NSR"), 3),
         )
     return table
+
+
+def tetris_table(summary: dict[str, Any]) -> Table | None:
+    """TETRIS robustness (CONTRACT §9): IoU-AuC and BIoU-AuC × 100 of the minimising, baseline
+    and maximising trajectories, and Δ = Max − Min, per dataset. ``None`` without them."""
+    entries = summary.get("robustness") or []
+    if not entries:
+        return None
+    table = Table(title="TETRIS robustness (AuC × 100)", header_style="bold")
+    cols = ["Dataset", "Simulator", "Inst.", "Clicks"]
+    cols += [f"{m} {r}" for m in ("IoU-AuC", "BIoU-AuC") for r in ("Min", "Base", "Max", "Δ")]
+    for col in cols:
+        table.add_column(
+            col, justify="left" if col in ("Dataset", "Simulator") else "right", no_wrap=True
+        )
+    for e in entries:
+        cells = [e["dataset"], e["simulator"], str(e["instances"]), str(e["max_clicks"])]
+        for m in ("IoU-AuC", "BIoU-AuC"):
+            v = e.get(m) or {}
+            cells += [_f(v.get(r)) for r in ("min", "base", "max", "delta")]
+        table.add_row(*cells)
+    return table

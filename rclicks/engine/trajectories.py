@@ -28,6 +28,7 @@ from rclicks.clicks import (
     distances_of,
     trajectory_rng,
 )
+from rclicks.engine.adversarial import Bands, evaluated_positions, keep_position
 from rclicks.engine.densities import densities
 from rclicks.engine.plan import BASELINE, ProtocolSettings, TrajectorySpec, plan
 from rclicks.engine.threads import PARALLEL_PIXELS, map_ordered, threads
@@ -36,6 +37,7 @@ from rclicks.protocols import (
     BatchPredictor,
     ClickSimulator,
     ISModel,
+    is_adversarial,
     is_baseline,
     is_replay,
     threshold_of,
@@ -56,11 +58,14 @@ class _Traj:
     state: Any = None
     script: list[Click] | None = None  # recorded clicks of a replay trajectory
     pred: np.ndarray | None = None  # the last predicted mask (kept when masks are saved)
+    strategy: str = ""  # an adversarial trajectory's search: "search" or "gradient"
     samples: bool = field(init=False)  # does it ask its simulator for densities?
     deterministic: bool = field(init=False)
 
     def __post_init__(self) -> None:
-        self.samples = self.sim is not None and not is_baseline(self.sim)
+        self.samples = (
+            self.sim is not None and not is_baseline(self.sim) and not is_adversarial(self.sim)
+        )
         self.deterministic = bool(getattr(self.sim, "deterministic", False))
 
     def active(self, k: int) -> bool:
@@ -151,13 +156,21 @@ def run_instance(
     start = target.start()
     trajs: list[_Traj] = []
     for spec in plan(simulators, settings):
-        sim = None if spec.simulator == BASELINE else simulators[spec.simulator]
+        sim = None if spec.simulator == BASELINE else simulators[spec.runs_with]
         rng = trajectory_rng(
             settings.seed, dataset, sample_id, instance_id, spec.simulator, spec.group, spec.repeat
         )
-        trajs.append(_Traj(spec, sim, rng, start))
+        strategy = sim.strategy_for(model) if spec.mode else ""  # type: ignore[union-attr]
+        trajs.append(_Traj(spec, sim, rng, start, strategy=strategy))
     ids = [instance_id] if instance_ids is None else list(instance_ids)
     trajs += _replay_trajectories(simulators, key, (h, w), ids, start)
+    adversarial = any(t.strategy for t in trajs)
+    # boundary IoU: every click with --biou; TETRIS trajectories and the baseline beside them
+    bands = Bands(gt, ignore) if settings.biou or adversarial else None
+
+    def wants_biou(t: _Traj) -> bool:
+        return settings.biou or bool(t.strategy) or (adversarial and t.sim is None)
+
     rows = empty_rows()
     for k in range(1, settings.max_clicks + 1):
         live = [t for t in trajs if t.active(k)]
@@ -213,30 +226,74 @@ def run_instance(
         for (t, _, _), c in zip(sides, map_ordered(choose, sides, h * w)):
             t.clicks.append(c)
             t.flat.append(c.y * w + c.x)
-        # 4. the model, all trajectories at once
+        # 4. the model, all trajectories at once: one decode each, and every position each
+        # adversarial click evaluates (the candidate first), all in one batch
+        side_of_traj = {id(t): (clicked, side) for t, clicked, side in sides}
+        spans: list[tuple[_Traj, int, list[Click], Any]] = []
+        batch: list[list[Click]] = []
+        batch_states: list[Any] = []
+        for t in live:
+            if not t.strategy:
+                spans.append((t, len(batch), [t.clicks[-1]], None))
+                batch.append(list(t.clicks))
+                batch_states.append(t.state)
+                continue
+            clicked, side = side_of_traj[id(t)]
+            cand, earlier = t.clicks[-1], t.clicks[:-1]
+            ev = evaluated_positions(
+                t.strategy,
+                t.sim,
+                model,
+                embedding,
+                earlier,
+                t.state,
+                cand,
+                side.region.idx,
+                clicked,
+                target.gt,
+                target.valid,
+                t.spec.mode == "min",
+                t.rng,
+                time.perf_counter,
+            )
+            positions = [Click(f % w, f // w, cand.positive) for f in ev.positions]
+            spans.append((t, len(batch), positions, ev))
+            batch += [[*earlier, c] for c in positions]
+            batch_states += [t.state] * len(positions)
         t0 = time.perf_counter()
-        probs, states = predict_all(
-            model, embedding, [list(t.clicks) for t in live], [t.state for t in live]
-        )
-        per_click = (time.perf_counter() - t0) / len(live)
+        probs, states = predict_all(model, embedding, batch, batch_states)
+        per_item = (time.perf_counter() - t0) / len(batch)
 
-        # 5. every prediction's IoU and error regions (and its encoded mask)
-        def outcome(item) -> tuple[float, Any]:
-            t, prob = item
-            pred = as_prob(prob, (h, w), model) > threshold
-            rle = None
-            if masks is not None:
-                rle = encode_mask(pred, t.pred)
-                t.pred, pred = pred, pred.copy()  # evaluate() consumes its argument
-            iou, t.errors = target.evaluate(pred)
-            return iou, rle
+        # 5. every prediction's IoU and error regions
+        def outcome(j: int, keep: bool, probs=probs) -> tuple[float, tuple, np.ndarray | None]:
+            pred = as_prob(probs[j], (h, w), model) > threshold
+            kept = pred.copy() if keep else None  # evaluate() consumes its argument
+            iou, errors = target.evaluate(pred)
+            return iou, errors, kept
 
-        results = map_ordered(outcome, list(zip(live, probs)), h * w)
-        for t, state, (iou, rle) in zip(live, states, results):
-            t.state = state
+        keep_pred = masks is not None or bands is not None
+        jobs = [
+            (j, keep_pred or bool(t.strategy))
+            for t, first, positions, _ in spans
+            for j in range(first, first + len(positions))
+        ]
+        results = map_ordered(lambda job: outcome(*job), jobs, h * w)
+        for t, first, positions, ev in spans:
+            pick = 0
+            if ev is not None:  # keep the lowest / highest IoU of the evaluated positions
+                found = results[first : first + len(positions)]
+                ious, preds = [r[0] for r in found], [r[2] for r in found]
+                pick = keep_position(t.spec.mode == "min", ious, preds, bands, ev.penalties)  # type: ignore[arg-type]
+                t.clicks[-1] = positions[pick]
+                t.flat[-1] = positions[pick].y * w + positions[pick].x
+            iou, t.errors, pred = results[first + pick]
+            t.state = states[first + pick]
+            seconds = per_item * len(positions) + (ev.seconds if ev is not None else 0.0)
+            biou = bands.biou(pred) if bands is not None and wants_biou(t) else None
             c = t.clicks[-1]
             if masks is not None:
-                masks["rle"].append(rle)
+                masks["rle"].append(encode_mask(pred, t.pred))
+                t.pred = pred
                 for name, value in zip(
                     ("dataset", "sample_id", "instance_id", "simulator", "group", "repeat"),
                     (dataset, sample_id, instance_id, t.spec.simulator, t.spec.group,
@@ -257,5 +314,6 @@ def run_instance(
             rows["y"].append(c.y)
             rows["positive"].append(c.positive)
             rows["iou"].append(iou)
-            rows["seconds"].append(per_click)
+            rows["seconds"].append(seconds)
+            rows["biou"].append(biou)
     return rows

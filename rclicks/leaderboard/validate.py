@@ -54,7 +54,7 @@ from rclicks.leaderboard.benchmarks import (
 )
 from rclicks.leaderboard.bundle import BUNDLE_FORMAT, MASKS, MEMBERS
 from rclicks.runs.masks import MASK_SCHEMA
-from rclicks.runs.schema import ROW_SCHEMA, SORT_KEYS, table_columns
+from rclicks.runs.schema import NULLABLE, ROW_SCHEMA, SORT_KEYS, table_columns
 from rclicks.runs.summary import summarize
 
 REL_TOL = 1e-9
@@ -111,6 +111,7 @@ class ProtocolSettings(_Forbid):
     max_clicks: Annotated[StrictInt, Field(ge=1, le=1000)]
     seed: Annotated[StrictInt, Field(ge=-(2**63), lt=2**63)]
     baseline: StrictBool
+    biou: StrictBool = False  # absent in runs from before --biou
 
 
 class PluginJson(_Forbid):
@@ -296,12 +297,20 @@ def _decoded_bytes(column: pa.ChunkedArray) -> int:
 
 
 def _typed_table(
-    data: bytes, schema: pa.Schema, want: pa.Schema, name: str, limits: dict[str, int]
+    data: bytes,
+    schema: pa.Schema,
+    want: pa.Schema,
+    name: str,
+    limits: dict[str, int],
+    nullable: tuple[str, ...] = (),
 ) -> pa.Table:
     """The columns of ``want``, after the schema check; string and binary columns are read
     dictionary-encoded and their decoded size checked against ``limits`` (bytes per column)
-    before they are expanded."""
+    before they are expanded. ``nullable`` columns may be null or absent (added as nulls)."""
+    optional = [f for f in want if f.name in nullable and f.name not in schema.names]
     for f in want:
+        if f in optional:  # written before the column existed: all null
+            continue
         if f.name not in schema.names:
             raise BundleError(f"{name}: column {f.name!r} is missing")
         got = schema.field(f.name).type
@@ -313,11 +322,13 @@ def _typed_table(
     texts = [f.name for f in want if pa.types.is_string(f.type) or pa.types.is_binary(f.type)]
     try:
         pf = pq.ParquetFile(pa.BufferReader(data), read_dictionary=texts)
-        table = pf.read(columns=list(want.names))
+        table = pf.read(columns=[f.name for f in want if f not in optional])
     except Exception as exc:  # noqa: BLE001 - a corrupt page
         raise BundleError(f"{name}: not a readable parquet file ({str(exc)[:200]})") from None
+    for f in optional:
+        table = table.append_column(f, pa.nulls(table.num_rows, f.type))
     for f in want:
-        if table.column(f.name).null_count:
+        if f.name not in nullable and table.column(f.name).null_count:
             raise BundleError(f"{name}: column {f.name!r} has empty values")
     if table.num_rows == 0:
         raise SubmissionError(f"{name}: no rows")
@@ -339,7 +350,7 @@ def read_table(data: bytes, expected_rows: int | None = None) -> pa.Table:
     :data:`NAME_BYTES` a row decoded."""
     rows, schema = _parquet_file(data, "per_click.parquet", expected_rows, ROW_BYTES)
     limits = {f.name: rows * NAME_BYTES for f in ROW_SCHEMA}
-    return _typed_table(data, schema, ROW_SCHEMA, "per_click.parquet", limits)
+    return _typed_table(data, schema, ROW_SCHEMA, "per_click.parquet", limits, NULLABLE)
 
 
 def read_masks(data: bytes, expected_rows: int, pixels: int) -> pa.Table:

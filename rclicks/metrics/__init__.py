@@ -8,7 +8,13 @@ the engine or torch.
   ``results`` of ``summary.json`` (:func:`rclicks.summarize` builds the whole file).
 """
 
-from rclicks.metrics.aggregate import metric_entries, replay_simulators, trajectories
+from rclicks.metrics.aggregate import (
+    adversarial_names,
+    metric_entries,
+    replay_simulators,
+    robustness_entries,
+    trajectories,
+)
 from rclicks.metrics.density import (
     ks2d_pvalue,
     ks2d_pvalues,
@@ -21,6 +27,7 @@ from rclicks.metrics.density import (
 )
 from rclicks.metrics.segmentation import (
     THRESHOLDS,
+    band_width,
     boundary,
     boundary_iou,
     iou,
@@ -32,6 +39,8 @@ from rclicks.metrics.segmentation import (
 
 __all__ = [
     "THRESHOLDS",
+    "adversarial_names",
+    "band_width",
     "boundary",
     "boundary_iou",
     "iou",
@@ -46,6 +55,7 @@ __all__ = [
     "pde",
     "pl1",
     "replay_simulators",
+    "robustness_entries",
     "time_at",
     "trajectories",
     "wasserstein_equal",

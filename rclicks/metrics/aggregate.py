@@ -243,3 +243,82 @@ def _grouped(sel, base_sel, inst, nocs, aucs, ious, tr, max_clicks) -> dict[str,
     out["SPC"] = float(tr["seconds"][sel].mean())
     out["per_group"] = per_group
     return out
+
+
+def adversarial_names(columns: dict[str, Sequence]) -> list[str]:
+    """TETRIS simulators recognised from the rows: names ``N`` with both ``N-min`` and
+    ``N-max`` trajectories (for runs whose run.json does not mark them)."""
+    sims = {str(s) for s in np.unique(np.asarray(columns["simulator"]))}
+    return sorted(s[: -len("-min")] for s in sims if s.endswith("-min") and s[:-4] + "-max" in sims)
+
+
+def robustness_entries(
+    columns: dict[str, Sequence], max_clicks: int, names: Sequence[str]
+) -> list[dict[str, Any]]:
+    """The TETRIS metrics (CONTRACT §9) per (dataset, TETRIS simulator ``N`` of ``names``):
+    over the instances that have the baseline, ``N-min`` and ``N-max``, the mean IoU and BIoU
+    curves of the three, their IoU-AuC and BIoU-AuC × 100 (trapezoid area under the mean
+    curve / (max_clicks − 1)) and Δ = Max − Min, and per instance the same AuCs."""
+    cols = {k: np.asarray(v) for k, v in columns.items()}
+    if not names or len(cols.get("click", [])) == 0:
+        return []
+    wanted = {"baseline": "base"}
+    for n in names:
+        wanted[f"{n}-min"], wanted[f"{n}-max"] = "min", "max"
+    sel = np.isin(cols["simulator"], np.asarray(list(wanted), dtype=object)) & (cols["group"] == 0)
+    cols = {k: v[sel] for k, v in cols.items()}
+    if not sel.any():
+        return []
+    if "biou" not in cols:
+        cols["biou"] = np.full(len(cols["click"]), np.nan)
+    biou = np.array([np.nan if v is None else float(v) for v in cols["biou"]], dtype=np.float64)
+    tr = trajectories({**cols, "seconds": biou}, max_clicks)  # the BIoU rides as "seconds"
+    curves_of: dict[tuple[str, str, str, str], tuple[np.ndarray, np.ndarray]] = {}
+    for i in range(len(tr["simulator"])):
+        key = (str(tr["dataset"][i]), str(tr["sample_id"][i]), str(tr["instance_id"][i]))
+        curves_of[(*key, str(tr["simulator"][i]))] = (tr["iou"][i], tr["seconds"][i])
+    out = []
+    for dataset in sorted({k[0] for k in curves_of}):
+        for n in names:
+            roles = {"base": "baseline", "min": f"{n}-min", "max": f"{n}-max"}
+            insts = [
+                i
+                for i in sorted({(k[1], k[2]) for k in curves_of if k[0] == dataset})
+                if all((dataset, *i, sim) in curves_of for sim in roles.values())
+            ]
+            if not insts:
+                continue
+            entry: dict[str, Any] = {
+                "dataset": dataset,
+                "simulator": n,
+                "kind": "tetris",
+                "instances": len(insts),
+                "max_clicks": max_clicks,
+            }
+            curves: dict[str, dict[str, list[float] | None]] = {"IoU": {}, "BIoU": {}}
+            per: dict[tuple[str, str], dict[str, Any]] = {
+                i: {"sample_id": i[0], "instance_id": i[1]} for i in insts
+            }
+            for metric, which in (("IoU", 0), ("BIoU", 1)):
+                aucs: dict[str, float | None] = {}
+                for role, sim in roles.items():
+                    m = np.stack([curves_of[(dataset, *i, sim)][which] for i in insts])
+                    if np.isnan(m).any():  # not computed (a run without BIoU for the baseline)
+                        aucs[role], curves[metric][role] = None, None
+                        for i in insts:
+                            per[i][f"{metric}-AuC {role}"] = None
+                        continue
+                    curves[metric][role] = [float(v) for v in m.mean(axis=0)]
+                    aucs[role] = 100.0 * iou_auc(m.mean(axis=0), max_clicks)
+                    for i, row in zip(insts, m):
+                        per[i][f"{metric}-AuC {role}"] = 100.0 * iou_auc(row, max_clicks)
+                lo, hi = aucs["min"], aucs["max"]
+                aucs["delta"] = None if lo is None or hi is None else hi - lo
+                entry[f"{metric}-AuC"] = aucs
+                for row in per.values():
+                    a, b = row[f"{metric}-AuC min"], row[f"{metric}-AuC max"]
+                    row[f"{metric}-AuC delta"] = None if a is None or b is None else b - a
+            entry["curves"] = curves
+            entry["per_instance"] = list(per.values())
+            out.append(entry)
+    return out

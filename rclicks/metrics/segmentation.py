@@ -21,19 +21,31 @@ def iou(gt_mask: np.ndarray, pred_mask: np.ndarray, ignore: np.ndarray | None = 
     return inter / union if union else float("nan")
 
 
-def boundary(mask: np.ndarray, dilation_ratio: float = 0.02) -> np.ndarray:
+def band_width(shape: tuple[int, int], dilation_ratio: float = 0.02) -> int:
+    """The width ``d = max(1, round(dilation_ratio × image diagonal))`` of boundary bands."""
+    return max(1, int(round(dilation_ratio * float(np.hypot(shape[0], shape[1])))))
+
+
+def boundary(mask: np.ndarray, dilation_ratio: float = 0.02, width: int | None = None):
     """The inner boundary band of ``mask`` (Cheng et al. 2021, "Boundary IoU"): its pixels
-    within ``d = max(1, round(dilation_ratio × image diagonal))`` pixels (chessboard distance)
-    of a background pixel, the image border counting as background."""
+    within ``d`` pixels (chessboard distance) of a background pixel, the image border counting
+    as background; ``d`` = ``width`` when given, else :func:`band_width`. Only the mask's
+    bounding box is transformed (everything outside it is background anyway)."""
     import cv2
 
-    m = np.asarray(mask, dtype=np.uint8)
-    h, w = m.shape
-    d = max(1, int(round(dilation_ratio * float(np.hypot(h, w)))))
-    padded = np.pad(m, 1)  # a zero ring: the border is background
+    m = np.asarray(mask, dtype=bool)
+    d = band_width(m.shape, dilation_ratio) if width is None else int(width)
+    out = np.zeros(m.shape, dtype=bool)
+    rows, cols = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
+    if rows.size == 0:
+        return out
+    y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    crop = m[y0:y1, x0:x1]
+    padded = np.pad(crop.view(np.uint8), 1)  # a zero ring: outside the box is background
     # d erosions by a 3×3 square are one erosion by a (2d+1)² square
     inner = cv2.erode(padded, np.ones((2 * d + 1, 2 * d + 1), np.uint8))[1:-1, 1:-1]
-    return (m > 0) & (inner == 0)
+    out[y0:y1, x0:x1] = crop & (inner == 0)
+    return out
 
 
 def boundary_iou(

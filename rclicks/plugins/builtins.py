@@ -43,6 +43,11 @@ def rclicks_register_simulators(register):
         description="RClicks clickability network (needs clickability_model.pth)",
     )
     register(
+        "tetris",
+        "rclicks.simulators.tetris:TetrisSimulator",
+        description="TETRIS robustness: tetris-min / tetris-max trajectories around the baseline",
+    )
+    register(
         "users",
         "rclicks.simulators.users:UsersSimulator",
         description="replay of real users' first clicks from an RClicks clicks.csv",

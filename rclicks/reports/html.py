@@ -16,6 +16,10 @@ from rclicks.reports.plots import all_figures, data_uri
 from rclicks.reports.runs import RunData
 from rclicks.reports.tables import ReportTable, fmt
 
+#: the tables and plots of the TETRIS section (not the summary's)
+TETRIS_TABLES = ("tetris", "tetris_instances")
+TETRIS_PLOTS = ("tetris",)
+
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;
 color:#1d232a;background:#fff;max-width:1500px}
@@ -242,12 +246,28 @@ def render_html(
         "iou_vs_click": "IoU vs click number",
         "noc_per_group": f"NoC@{t} per clicking group",
         "difficulty": "Instance difficulty (mean vs std of IoU@1)",
+        "tetris": "TETRIS: mean IoU and boundary IoU of the min, baseline and max clicks",
     }
-    plots_html = "".join(
-        f'<h3>{_e(titles.get(k, k))}</h3><img id="plot-{k}" alt="{_e(titles.get(k, k))}" '
-        f'src="{data_uri(f)}">'
-        for k, f in figures.items()
-    )
+
+    def plot_html(k: str, f: Any) -> str:
+        title = _e(titles.get(k, k))
+        return f'<h3>{title}</h3><img id="plot-{k}" alt="{title}" src="{data_uri(f)}">'
+
+    plots_html = "".join(plot_html(k, f) for k, f in figures.items() if k not in TETRIS_PLOTS)
+    summary_tables = [x for x in tables if x.name not in TETRIS_TABLES]
+    tetris_tables = "".join(table_html(x) for x in tables if x.name in TETRIS_TABLES)
+    tetris_plots = "".join(plot_html(k, f) for k, f in figures.items() if k in TETRIS_PLOTS)
+    tetris_html = ""
+    if tetris_tables or tetris_plots:
+        tetris_html = (
+            '<h2 id="tetris">TETRIS robustness</h2>\n<p class="note">Per instance, TETRIS '
+            "searches the clicks that make the IoU lowest (min) and highest (max), click by "
+            "click, inside the error region where the baseline robot clicks; Δ = Max − Min of "
+            "the IoU-AuC is how much the model's result depends on where in that region a "
+            "person clicks. <code>rclicks show-clicks RUN --simulator tetris-min</code> draws "
+            "one trajectory with every position the search evaluated.</p>"
+            f'<div class="scroll">{tetris_tables}</div><div class="plots">{tetris_plots}</div>'
+        )
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     models = ", ".join(r.label for r in runs)
     body = f"""<h1>rclicks report</h1>
@@ -256,9 +276,10 @@ def render_html(
 <ul class="meta">{runs_html}</ul>
 {warn_html}
 <h2 id="tables">Summary</h2>
-{"".join(table_html(x) for x in tables)}
+{"".join(table_html(x) for x in summary_tables)}
 <h2 id="plots">Plots</h2>
 <div class="plots">{plots_html}</div>
+{tetris_html}
 {
         '<h2 id="compare">Paired comparison</h2><div class="plots">' + compare_html + "</div>"
         if compare_html

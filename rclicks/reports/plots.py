@@ -1,4 +1,5 @@
-"""Report plots with matplotlib (Agg): IoU vs click, NoC per group, the difficulty scatter.
+"""Report plots with matplotlib (Agg): IoU vs click, NoC per group, the difficulty scatter,
+the TETRIS min / baseline / max curves.
 
 Every function returns a ``matplotlib.figure.Figure`` (or None when the runs hold nothing to
 plot); :func:`save` writes it as PNG and SVG, :func:`data_uri` inlines it in HTML.
@@ -148,6 +149,61 @@ def difficulty_scatter(runs: list[RunData]) -> Figure | None:
     return fig
 
 
+#: TETRIS curve colours: the minimising, baseline and maximising trajectories
+TETRIS_STYLE = {
+    "min": ("#b3261e", "-", "TETRIS min"),
+    "base": ("black", "--", "baseline"),
+    "max": ("#137333", "-", "TETRIS max"),
+}
+
+
+def tetris_curves(runs: list[RunData]) -> Figure | None:
+    """TETRIS robustness: per model × dataset × TETRIS simulator, the mean IoU (left) and
+    boundary IoU (right) after each click of the minimising trajectory (red), the baseline
+    (black, dashed) and the maximising one (green), the band between min and max shaded —
+    the recomputed ``robustness`` entries' ``curves``."""
+    entries = [(r, e) for r in runs for e in r.robustness]
+    if not entries:
+        return None
+    fig = Figure(figsize=(13.0, 3.5 * len(entries)), layout="constrained")
+    for row, (r, e) in enumerate(entries):
+        for col, metric in enumerate(("IoU", "BIoU")):
+            ax = fig.add_subplot(len(entries), 2, 2 * row + col + 1)
+            curves = (e.get("curves") or {}).get(metric) or {}
+            auc = e.get(f"{metric}-AuC") or {}
+            k = np.arange(1, int(e["max_clicks"]) + 1)
+            lo, hi = curves.get("min"), curves.get("max")
+            if lo is not None and hi is not None:
+                ax.fill_between(
+                    k, lo, hi, color="#9aa5b1", alpha=0.3, lw=0, label="min – max", gid="band"
+                )
+            for role in ("min", "base", "max"):
+                y = curves.get(role)
+                if y is None:
+                    continue
+                color, ls, name = TETRIS_STYLE[role]
+                a = auc.get(role)
+                label = f"{name} (AuC {a:.1f})" if a is not None else name
+                ax.plot(k, y, color=color, ls=ls, lw=2, marker="o", ms=3, label=label, gid=role)
+            if not curves or all(v is None for v in curves.values()):
+                ax.text(0.5, 0.5, f"no {metric} in this run", ha="center", transform=ax.transAxes)
+            d = auc.get("delta")
+            delta = f", Δ {d:.1f}" if d is not None else ""
+            ax.set_title(
+                f"{r.label} · {e['dataset']} · {e['simulator']} · {metric}{delta} "
+                f"({e['instances']} inst.)",
+                fontsize=10,
+            )
+            ax.set_xlabel("click")
+            ax.set_ylabel(f"mean {'boundary IoU' if metric == 'BIoU' else 'IoU'}")
+            ax.set_xticks(k if len(k) <= 12 else k[(k - 1) % max(1, len(k) // 10) == 0])
+            ax.set_ylim(0, 1.02)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    fig.suptitle("TETRIS robustness: mean IoU after each click (AuC × 100)")
+    return fig
+
+
 def forest_plot(df: Any) -> Figure | None:
     """Paired differences B − A with their 95% CIs, one line per compared row of a
     :func:`rclicks.compare` table (the verdict's colour: green A better, red B better)."""
@@ -175,6 +231,7 @@ def all_figures(runs: list[RunData], t: str = "90") -> dict[str, Figure]:
         "iou_vs_click": iou_vs_click(runs),
         "noc_per_group": noc_per_group(runs, t),
         "difficulty": difficulty_scatter(runs),
+        "tetris": tetris_curves(runs),
     }
     return {k: v for k, v in figs.items() if v is not None}
 

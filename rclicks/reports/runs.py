@@ -35,6 +35,8 @@ class RunData:
     results: list[dict[str, Any]]
     warnings: list[str] = field(default_factory=list)
     label: str = ""
+    #: the TETRIS entries (``summary.json`` → ``robustness``), recomputed from the rows
+    robustness: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def model(self) -> str:
@@ -100,17 +102,21 @@ def report_run(path: str | Path) -> RunData:
     # runs written before run.json marked replay simulators: summary.json names them
     replay = summary.get("replay") if summary and summary_names_replay(run) else None
     try:
-        results = summarize(rows, run, replay=replay)["results"]
+        fresh = summarize(rows, run, replay=replay)
     except RunError as exc:
         raise ReportError(f"{folder / 'per_click.parquet'}: {exc}") from None
+    results = fresh["results"]
     if not results:
         raise ReportError(f"{folder / 'per_click.parquet'}: no clicks")
-    data = RunData(folder, run, summary, rows, results, warnings)
+    robustness = list(fresh.get("robustness") or [])
+    data = RunData(folder, run, summary, rows, results, warnings, robustness=robustness)
     if summary is not None:
         where = folder / "summary.json"
         if summary.get("protocol") not in (None, proto):
             warnings.append(f"{where}: protocol {summary['protocol']} differs from run.json's")
         diffs = compare_results(summary.get("results") or [], results)
+        if "robustness" in summary or robustness:  # files written before TETRIS lack the key
+            diffs += compare_results(summary.get("robustness") or [], robustness, "TETRIS ")
         if diffs:
             shown = "; ".join(diffs[:5]) + (f"; … {len(diffs) - 5} more" if len(diffs) > 5 else "")
             warnings.append(
@@ -150,14 +156,17 @@ def _diff(stored: Any, fresh: Any, where: str, out: list[str]) -> None:
         out.append(f"{where.rstrip('.')} {stored!r} in file, {fresh!r} from rows")
 
 
-def compare_results(stored: list[dict[str, Any]], fresh: list[dict[str, Any]]) -> list[str]:
-    """Every value where summary.json's results differ from the recomputed ones."""
+def compare_results(
+    stored: list[dict[str, Any]], fresh: list[dict[str, Any]], prefix: str = ""
+) -> list[str]:
+    """Every value where summary.json's results (or, with ``prefix``, another list of
+    entries such as ``robustness``) differ from the recomputed ones."""
     key = lambda e: (str(e.get("dataset")), str(e.get("simulator")))  # noqa: E731
     a = {key(e): e for e in stored if isinstance(e, dict)}
     b = {key(e): e for e in fresh}
     out: list[str] = []
     for k in sorted(set(a) | set(b)):
-        name = f"{k[0]}/{k[1]}"
+        name = f"{prefix}{k[0]}/{k[1]}"
         if k not in a:
             out.append(f"{name}: not in the file")
         elif k not in b:

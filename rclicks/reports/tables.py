@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from rclicks.reports.instances import first_click_spread
 from rclicks.reports.runs import RunData
 
@@ -44,6 +46,8 @@ class Row:
     model: str
     dataset: str | None = None
     simulator: str | None = None
+    sample_id: str | None = None  # a per-instance row (the TETRIS instances)
+    instance_id: str | None = None
 
 
 @dataclass
@@ -61,19 +65,20 @@ class ReportTable:
             for col, cell in zip(self.columns, row.cells):
                 if col.metric is None:
                     continue
-                out.append(
-                    {
-                        "table": self.name,
-                        "model": row.model,
-                        "dataset": col.dataset or row.dataset,
-                        "simulator": col.simulator or row.simulator,
-                        "metric": col.metric,
-                        "value": _plain(cell.value),
-                        "std": _plain(cell.std),
-                        "ci_low": _plain(cell.ci[0]) if cell.ci else None,
-                        "ci_high": _plain(cell.ci[1]) if cell.ci else None,
-                    }
-                )
+                rec = {
+                    "table": self.name,
+                    "model": row.model,
+                    "dataset": col.dataset or row.dataset,
+                    "simulator": col.simulator or row.simulator,
+                    "metric": col.metric,
+                    "value": _plain(cell.value),
+                    "std": _plain(cell.std),
+                    "ci_low": _plain(cell.ci[0]) if cell.ci else None,
+                    "ci_high": _plain(cell.ci[1]) if cell.ci else None,
+                }
+                if row.sample_id is not None:
+                    rec["sample_id"], rec["instance_id"] = row.sample_id, row.instance_id
+                out.append(rec)
         return out
 
 
@@ -404,6 +409,139 @@ def per_group_table(runs: list[RunData], t: str = "90") -> ReportTable | None:
     return table
 
 
+#: the TETRIS AuC columns: (label, key in an entry's ``IoU-AuC`` / ``BIoU-AuC``)
+TETRIS_ROLES = (("Min", "min"), ("Base", "base"), ("Max", "max"), ("Δ", "delta"))
+#: how many instances the TETRIS per-instance table lists per run × dataset × simulator
+TETRIS_TOP = 10
+
+
+def _deltas(entry: dict[str, Any], metric: str = "IoU-AuC") -> list[float]:
+    vals = [p.get(f"{metric} delta") for p in entry.get("per_instance") or []]
+    return [float(v) for v in vals if v is not None and math.isfinite(float(v))]
+
+
+def tetris_table(runs: list[RunData]) -> ReportTable | None:
+    """TETRIS robustness (CONTRACT §9): per model × dataset × TETRIS simulator, IoU-AuC and
+    BIoU-AuC × 100 of the minimising trajectory, the baseline and the maximising one, Δ = Max
+    − Min, and the median and largest Δ of a single instance. ``None`` when no run has
+    ``robustness`` entries."""
+    entries = [(r, e) for r in runs for e in r.robustness]
+    if not entries:
+        return None
+    cols = [
+        Column("Model", align="left"),
+        Column("Dataset", align="left"),
+        Column("Simulator", align="left"),
+        Column("Inst.", "instances"),
+        Column("Clicks", "max_clicks"),
+    ]
+    for m in ("IoU-AuC", "BIoU-AuC"):
+        cols += [Column(label, f"{m} {key}", m) for label, key in TETRIS_ROLES]
+    per = "per inst."
+    cols += [
+        Column("Δ median", "IoU-AuC delta median", per),
+        Column("Δ max", "IoU-AuC delta max", per),
+    ]
+    table = ReportTable(
+        "tetris",
+        "TETRIS robustness: AuC × 100 of the minimising, baseline and maximising clicks",
+        cols,
+        notes=[
+            "Min / Base / Max: the area under the mean IoU (or boundary IoU) curve over the "
+            "instances of the minimising TETRIS trajectory, the baseline robot and the "
+            "maximising one, / (clicks − 1), × 100; Δ = Max − Min, the spread an annotator's "
+            "click placement alone can cause. Per inst.: the IoU-AuC Δ of each instance's own "
+            "curves (their mean is Δ), median and largest over the instances."
+        ],
+    )
+    for r, e in entries:
+        cells = [_label(r.label), _label(e["dataset"]), _label(e["simulator"])]
+        cells += [Cell(str(e["instances"]), e["instances"])]
+        cells += [Cell(str(e["max_clicks"]), e["max_clicks"])]
+        for m in ("IoU-AuC", "BIoU-AuC"):
+            v = e.get(m) or {}
+            cells += [_num(v.get(key)) for _, key in TETRIS_ROLES]
+        d = _deltas(e)
+        cells += [
+            _num(float(np.median(d)) if d else None),
+            _num(max(d) if d else None),
+        ]
+        table.rows.append(Row(cells, r.label, e["dataset"], e["simulator"]))
+    return table
+
+
+def tetris_instances_table(runs: list[RunData], top: int = TETRIS_TOP) -> ReportTable | None:
+    """The instances TETRIS moves most: per model × dataset × TETRIS simulator, the ``top``
+    instances with the largest IoU-AuC Δ (Max − Min of their own curves), largest first."""
+    rows = []
+    for r in runs:
+        for e in r.robustness:
+            ranked = sorted(
+                e.get("per_instance") or [],
+                key=lambda p: (
+                    -_finite(p.get("IoU-AuC delta")),
+                    _natural(str(p["sample_id"])),
+                    _natural(str(p["instance_id"])),
+                ),
+            )
+            for p in ranked[:top]:
+                cells = [_label(r.label), _label(e["dataset"]), _label(e["simulator"])]
+                cells += [_label(str(p["sample_id"])), _label(str(p["instance_id"]))]
+                cells += [_num(p.get(f"IoU-AuC {key}")) for _, key in TETRIS_ROLES]
+                cells += [_num(p.get("BIoU-AuC delta"))]
+                rows.append(
+                    Row(
+                        cells,
+                        r.label,
+                        e["dataset"],
+                        e["simulator"],
+                        str(p["sample_id"]),
+                        str(p["instance_id"]),
+                    )
+                )
+    if not rows:
+        return None
+    cols = [
+        Column("Model", align="left"),
+        Column("Dataset", align="left"),
+        Column("Simulator", align="left"),
+        Column("Sample", align="left"),
+        Column("Inst.", align="left"),
+    ]
+    cols += [Column(label, f"IoU-AuC {key}", "IoU-AuC") for label, key in TETRIS_ROLES]
+    cols += [Column("BIoU-AuC Δ", "BIoU-AuC delta")]
+    return ReportTable(
+        "tetris_instances",
+        f"TETRIS per instance: the largest IoU-AuC Δ (AuC × 100; up to {top} per dataset)",
+        cols,
+        rows,
+        notes=[
+            "Each instance's own IoU-AuC × 100 of its minimising, baseline and maximising "
+            "trajectories and Δ = Max − Min (a greedy search per click, so Max can fall "
+            "below Base and Δ below 0). Every instance: summary.json → robustness → "
+            "per_instance, or the JSON report's runs → robustness. `rclicks show-clicks RUN "
+            "--sample S --instance I --simulator tetris-min` draws one."
+        ],
+    )
+
+
+def _finite_json(v: Any) -> Any:
+    """``v`` with every non-finite float as ``None`` (JSON has no NaN)."""
+    if isinstance(v, dict):
+        return {k: _finite_json(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite_json(x) for x in v]
+    return _plain(v)
+
+
+def _finite(v: Any) -> float:
+    return float(v) if v is not None and math.isfinite(float(v)) else -math.inf
+
+
+def _natural(s: str) -> tuple:
+    return (0, int(s), "") if s.isdigit() else (1, 0, s)
+
+
 def build_tables(
     runs: list[RunData], t: str = "90", ci: bool = False, resamples: int = 10_000, seed: int = 0
 ) -> list[ReportTable]:
@@ -420,6 +558,8 @@ def build_tables(
         per_group_table(runs, t),
         difficulty_table(runs),
         efficiency_table(runs),
+        tetris_table(runs),
+        tetris_instances_table(runs),
     ]
     return [x for x in tables if x is not None]
 
@@ -582,17 +722,23 @@ def to_latex(table: ReportTable) -> str:
 CSV_FIELDS = (
     "table", "model", "dataset", "simulator", "metric", "value", "std", "ci_low", "ci_high",
 )  # fmt: skip
+#: the columns a CSV gains when a table has per-instance rows (the TETRIS instances)
+CSV_INSTANCE_FIELDS = ("sample_id", "instance_id")
 
 
 def to_csv(tables: list[ReportTable]) -> str:
     """Every numeric cell as one tidy row: table, model, dataset, simulator, metric, value,
-    std, ci_low, ci_high (full precision; empty for a missing value)."""
+    std, ci_low, ci_high (full precision; empty for a missing value), and sample_id,
+    instance_id when a table has per-instance rows."""
+    records = [rec for t in tables for rec in t.records()]
+    fields = list(CSV_FIELDS)
+    if any("sample_id" in rec for rec in records):
+        fields += CSV_INSTANCE_FIELDS
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(CSV_FIELDS), lineterminator="\n")
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     w.writeheader()
-    for t in tables:
-        for rec in t.records():
-            w.writerow({k: ("" if rec[k] is None else rec[k]) for k in CSV_FIELDS})
+    for rec in records:
+        w.writerow({k: ("" if rec.get(k) is None else rec[k]) for k in fields})
     return buf.getvalue()
 
 
@@ -605,6 +751,7 @@ def to_json(tables: list[ReportTable], runs: list[RunData], warnings: list[str])
                 "model": r.model,
                 "protocol": r.protocol,
                 "datasets": r.manifests(),
+                **({"robustness": _finite_json(r.robustness)} if r.robustness else {}),
             }
             for r in runs
         ],

@@ -9,11 +9,20 @@ with the engine's own parts: the error regions of the previous prediction, the s
 (:func:`rclicks.clicks.click_step`) with the trajectory's own random generator. Each step checks
 itself: the side and the click must be the ones recorded (so a click sampled from a clicking
 group is reproduced exactly), and the replayed IoU must equal the recorded one.
+
+A TETRIS trajectory (``N-min`` / ``N-max`` of a TETRIS simulator ``N``) is re-derived as the
+engine runs it: the baseline click is the candidate;
+:func:`rclicks.engine.adversarial.evaluated_positions` gives every position the search
+evaluates (with the trajectory's random generator); each is decoded; and
+:func:`rclicks.engine.adversarial.select` keeps the lowest or highest IoU. The kept position
+must be the recorded click.
 """
 
 from __future__ import annotations
 
 import math
+import textwrap
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,12 +31,14 @@ import numpy as np
 
 from rclicks.clicks import click_side, click_step, distances_of, trajectory_rng
 from rclicks.datasets import find_sample
+from rclicks.engine.adversarial import Bands, evaluated_positions, keep_position
 from rclicks.engine.densities import region_values
+from rclicks.engine.plan import ADVERSARIAL_MODES
 from rclicks.engine.trajectories import Target, as_prob, predict_all
 from rclicks.errors import ReportError
 from rclicks.plugins.names import build
 from rclicks.plugins.presets import load_registry
-from rclicks.protocols import is_baseline, is_replay, threshold_of
+from rclicks.protocols import is_adversarial, is_baseline, is_replay, threshold_of
 from rclicks.reports.runs import RunData
 from rclicks.types import Click
 
@@ -45,6 +56,11 @@ class Step:
     support: np.ndarray | None  # the clicking group's slice (None: no groups)
     fallback: bool = False  # nothing in the slice: the engine clicked the baseline point
     problems: list[str] = field(default_factory=list)
+    # a TETRIS click: every position the search evaluated (the baseline candidate first),
+    # the IoU each gives, and the index of the one the engine's rule keeps
+    evaluated: list[Click] | None = None
+    evaluated_iou: list[float] | None = None
+    kept: int | None = None
 
 
 @dataclass
@@ -59,6 +75,8 @@ class Replay:
     image: np.ndarray
     gt: np.ndarray
     steps: list[Step]
+    mode: str = ""  # a TETRIS trajectory: "min" or "max"
+    strategy: str = ""  # its search: "search" or "gradient"
 
     @property
     def problems(self) -> list[str]:
@@ -139,12 +157,16 @@ def replay_trajectory(
     _rebuildable(m, "model")
     model = build("models", m["name"], m.get("options") or {}, registry, device=device)
     sim = None
+    mode = ""
     if simulator != "baseline":
-        s_info = _pick_run_component(
-            run.run.get("simulators") or [], simulator, "simulator", "name"
-        )
+        s_info, mode = _simulator_info(run.run.get("simulators") or [], simulator)
         _rebuildable(s_info, "simulator")
         sim = build("simulators", s_info["name"], s_info.get("options") or {}, registry, None)
+        if mode and not is_adversarial(sim):
+            raise ReportError(
+                f"trajectory {simulator!r} looks like a TETRIS one, but simulator "
+                f"{s_info['name']!r} rebuilds as {type(sim).__name__}, not a TETRIS search"
+            )
     _rebuildable(ds_info, "dataset")
     ds = build("datasets", ds_info["name"], ds_info.get("options") or {}, registry)
     sample = find_sample(ds, sample_id)
@@ -157,9 +179,13 @@ def replay_trajectory(
     target = Target(gt, sample.ignore)
     errors = target.start()
     rng = trajectory_rng(seed, label, sample_id, instance_id, simulator, group, repeat)
-    sampling = sim is not None and not is_baseline(sim) and not is_replay(sim)
+    sampling = (
+        sim is not None and not is_baseline(sim) and not is_replay(sim) and not is_adversarial(sim)
+    )
     deterministic = bool(getattr(sim, "deterministic", False)) if sim is not None else True
     threshold = threshold_of(model)
+    strategy = sim.strategy_for(model) if mode else ""  # type: ignore[union-attr]
+    bands = Bands(gt, sample.ignore) if mode else None
     embedding = model.encode(sample.image)
     state = None
     pred = np.zeros(gt.shape, dtype=bool)
@@ -172,7 +198,59 @@ def replay_trajectory(
         side = click_side(fn_map, fp_map, clicked)
         density = support = None
         fallback = False
-        if sim is not None and is_replay(sim):
+        evaluated: list[Click] | None = None
+        evaluated_iou: list[float] | None = None
+        kept: int | None = None
+        decoded = None  # the recorded click's (IoU, errors, mask, state) when already decoded
+        if mode:
+            # as the engine: the baseline click is the candidate, the search evaluates
+            # positions around it, the lowest / highest IoU is kept
+            cand = click_step(side, None, clicked, rng, group, n_groups, True).click
+            region = side.region.mask()
+            if side.positive != click.positive:
+                problems.append(
+                    f"the side rule gives {'positive' if side.positive else 'negative'}, the "
+                    f"run recorded {'positive' if click.positive else 'negative'}"
+                )
+            ev = evaluated_positions(
+                strategy,
+                sim,
+                model,
+                embedding,
+                list(clicks),
+                state,
+                cand,
+                side.region.idx,
+                clicked,
+                target.gt,
+                target.valid,
+                mode == "min",
+                rng,
+                time.perf_counter,
+            )
+            evaluated = [Click(f % w, f // w, cand.positive) for f in ev.positions]
+            probs, states = predict_all(
+                model, embedding, [[*clicks, c] for c in evaluated], [state] * len(evaluated)
+            )
+            found = []
+            for prob, st in zip(probs, states):
+                mask = as_prob(prob, (h, w), model) > threshold
+                value, errs = target.evaluate(mask.copy())  # evaluate() consumes its argument
+                found.append((value, errs, mask, st))
+            evaluated_iou = [f[0] for f in found]
+            masks = [f[2] for f in found]
+            kept = keep_position(mode == "min", evaluated_iou, masks, bands, ev.penalties)  # type: ignore[arg-type]
+            keep = evaluated[kept]
+            if (keep.x, keep.y) != (click.x, click.y):
+                problems.append(
+                    f"the TETRIS search ({strategy}, {mode}) keeps ({keep.x}, {keep.y}) of "
+                    f"{len(evaluated)} evaluated positions, the run recorded "
+                    f"({click.x}, {click.y})"
+                )
+            at = [(c.x, c.y, c.positive) for c in evaluated]
+            if (click.x, click.y, click.positive) in at:  # decoded already: reuse it
+                decoded = found[at.index((click.x, click.y, click.positive))]
+        elif sim is not None and is_replay(sim):
             region = (fn_map if click.positive else fp_map).mask()
         else:
             values = region_values(sim, sample.image, gt, side.region) if sampling else None
@@ -198,10 +276,13 @@ def replay_trajectory(
                 support[choice.support()] = True
                 support = support.reshape(h, w)
         clicks.append(click)
-        probs, states = predict_all(model, embedding, [list(clicks)], [state])
-        state = states[0]
-        new = as_prob(probs[0], (h, w), model) > threshold
-        value, errors = target.evaluate(new.copy())
+        if decoded is None:
+            probs, states = predict_all(model, embedding, [list(clicks)], [state])
+            state = states[0]
+            new = as_prob(probs[0], (h, w), model) > threshold
+            value, errors = target.evaluate(new.copy())
+        else:
+            value, errors, new, state = decoded
         if not (
             math.isclose(value, float(rec_iou), abs_tol=1e-9)
             or (math.isnan(value) and math.isnan(float(rec_iou)))
@@ -223,12 +304,41 @@ def replay_trajectory(
                 support,
                 fallback,
                 problems,
+                evaluated,
+                evaluated_iou,
+                kept,
             )
         )
         pred = new
     return Replay(
-        label, sample_id, instance_id, simulator, group, repeat, n_groups, sample.image, gt, steps
+        label,
+        sample_id,
+        instance_id,
+        simulator,
+        group,
+        repeat,
+        n_groups,
+        sample.image,
+        gt,
+        steps,
+        mode,
+        strategy,
     )
+
+
+def _simulator_info(items: list[dict[str, Any]], simulator: str) -> tuple[dict[str, Any], str]:
+    """run.json's entry of the simulator that ran the trajectory ``simulator``, and the
+    TETRIS mode ("min" / "max") when it is one: a TETRIS simulator ``N`` (``"adversarial":
+    true`` in run.json) writes its trajectories as ``N-min`` and ``N-max``."""
+    for i in items:
+        if simulator == i.get("name"):
+            return i, ""
+    stem, _, mode = simulator.rpartition("-")
+    if mode in ADVERSARIAL_MODES:
+        for i in items:
+            if stem == i.get("name") and i.get("adversarial", True):
+                return i, mode
+    return _pick_run_component(items, simulator, "simulator", "name"), ""
 
 
 def _rebuildable(info: dict[str, Any], what: str) -> None:
@@ -260,12 +370,34 @@ def render_replay(rep: Replay, max_steps: int | None = None, ncols: int = 4):
     nrows = math.ceil(n / ncols)
     h, w = rep.gt.shape
     scale = 3.6 / max(h, w)
-    fig = Figure(figsize=(ncols * w * scale + 0.4, nrows * (h * scale + 0.55) + 0.5))
+    where = f"G{rep.group}/{rep.groups}" if rep.group else "no group"
+    if rep.mode:
+        legend = (
+            f"{'lowest' if rep.mode == 'min' else 'highest'} IoU kept; dots: the evaluated "
+            "positions by their IoU (darkest: the click's lowest, brightest: its highest), "
+            "diamond: the baseline click, ring: kept; white: object, cyan: previous mask"
+        )
+        where = f"(TETRIS {rep.strategy})"
+    else:
+        legend = (
+            "heat: density on the error region, yellow: group slice, white: object, cyan: "
+            "previous mask"
+        )
+    row_title = 0.75 if rep.mode else 0.55  # a TETRIS panel's title has a second line
+    width = ncols * w * scale + 0.4
+    head = textwrap.wrap(
+        f"{rep.dataset} · {rep.sample_id} · instance {rep.instance_id} · {rep.simulator} "
+        f"{where} · repeat {rep.repeat}",
+        int(width * 12),
+    ) + textwrap.wrap(f"({legend})", int(width * 12))
+    top = (0.34 if rep.mode else 0.17) + 0.16 * len(head) + 0.15  # inches above the panels
+    fig = Figure(figsize=(width, nrows * (h * scale + row_title) + top - row_title + 0.1))
+    fig.suptitle("\n".join(head), fontsize=9)
     fig.subplots_adjust(
         left=0.01,
         right=0.99,
         bottom=0.01,
-        top=1 - 0.75 / fig.get_figheight(),
+        top=1 - top / fig.get_figheight(),
         wspace=0.04,
         hspace=0.25,
     )
@@ -289,6 +421,8 @@ def render_replay(rep: Replay, max_steps: int | None = None, ncols: int = 4):
         ax.contour(rep.gt.astype(float), levels=[0.5], colors="white", linewidths=1.0)
         if s.prev_mask.any():
             ax.contour(s.prev_mask.astype(float), levels=[0.5], colors="cyan", linewidths=1.0)
+        if s.evaluated:
+            _draw_evaluated(ax, s)
         before = rep.steps[: s.k - 1]
         if before:
             ax.scatter(
@@ -313,22 +447,69 @@ def render_replay(rep: Replay, max_steps: int | None = None, ncols: int = 4):
         )
         flag = " fallback" if s.fallback else ""
         bad = " ⚠" if s.problems else ""
+        searched = ""
+        if s.evaluated_iou:
+            lo, hi = np.nanmin(s.evaluated_iou), np.nanmax(s.evaluated_iou)
+            searched = f"\n{len(s.evaluated_iou)} tried: {lo:.3f}–{hi:.3f}, "
+            searched += f"baseline {s.evaluated_iou[0]:.3f}"
         ax.set_title(
             f"{s.k}: {'+' if s.click.positive else '−'}({s.click.x},{s.click.y}) "
-            f"IoU {s.recorded_iou:.3f}{flag}{bad}",
+            f"IoU {s.recorded_iou:.3f}{flag}{bad}{searched}",
             fontsize=8,
         )
         ax.set_xlim(-0.5, w - 0.5)
         ax.set_ylim(h - 0.5, -0.5)
         ax.set_axis_off()
-    where = f"G{rep.group}/{rep.groups}" if rep.group else "no group"
-    fig.suptitle(
-        f"{rep.dataset} · {rep.sample_id} · instance {rep.instance_id} · {rep.simulator} "
-        f"{where} · repeat {rep.repeat}  (heat: density on the error region, yellow: group "
-        "slice, white: object, cyan: previous mask)",
-        fontsize=9,
-    )
     return fig
+
+
+#: the colours of a TETRIS click's evaluated positions, by the IoU each gives
+EVALUATED_CMAP = "plasma"
+
+
+def _draw_evaluated(ax: Any, s: Step) -> None:
+    """A TETRIS click's evaluated positions (small dots coloured by IoU, from this click's
+    lowest, dark, to its highest, bright), the baseline candidate (diamond) and the kept one
+    (ring)."""
+    assert s.evaluated is not None and s.evaluated_iou is not None
+    ious = np.nan_to_num(np.asarray(s.evaluated_iou, dtype=np.float64), nan=0.0)
+    lo, hi = float(ious.min()), float(ious.max())
+    ax.scatter(
+        [c.x for c in s.evaluated],
+        [c.y for c in s.evaluated],
+        s=12,
+        c=ious,
+        cmap=EVALUATED_CMAP,
+        vmin=lo,
+        vmax=hi if hi > lo else lo + 1e-9,
+        edgecolors="none",
+        gid="evaluated",
+        zorder=4,
+    )
+    first = s.evaluated[0]
+    ax.scatter(
+        [first.x],
+        [first.y],
+        s=60,
+        marker="D",
+        facecolors="none",
+        edgecolors="white",
+        linewidths=1.0,
+        gid="candidate",
+        zorder=4,
+    )
+    if s.kept is not None:
+        k = s.evaluated[s.kept]
+        ax.scatter(
+            [k.x],
+            [k.y],
+            s=300,
+            facecolors="none",
+            edgecolors="#ffd60a",
+            linewidths=1.6,
+            gid="kept",
+            zorder=6,
+        )
 
 
 def save_replay(fig: Any, out: Path, dpi: int = 110) -> Path:

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from rclicks.errors import RunError
 from rclicks.runs.masks import MASK_SCHEMA, MASKS, masks_table, sort_masks, write_masks
-from rclicks.runs.schema import ROW_SCHEMA, SORT_KEYS, rows_table
+from rclicks.runs.schema import ROW_SCHEMA, SORT_KEYS, rows_table, with_nullable
 
 PER_CLICK = "per_click.parquet"
 SUMMARY = "summary.json"
@@ -127,7 +127,7 @@ class RunFolder:
             os.close(fd)
 
     def journal_tables(self) -> list[pa.Table]:
-        return [pq.read_table(p) for p in sorted(self.journal.glob("*.parquet"))]
+        return [with_nullable(pq.read_table(p)) for p in sorted(self.journal.glob("*.parquet"))]
 
     # -- the results ----------------------------------------------------------------------------
     def merge(self) -> pa.Table:

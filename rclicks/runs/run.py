@@ -9,7 +9,7 @@ from typing import Any
 
 from rclicks.errors import RunError
 from rclicks.runs.folder import ERRORS, PER_CLICK, RUN_JSON, SUMMARY
-from rclicks.runs.schema import COLUMNS, table_columns, to_frame
+from rclicks.runs.schema import COLUMNS, table_columns, to_frame, with_nullable
 
 
 def read_json_file(path: Path, required: bool = True) -> dict[str, Any] | None:
@@ -43,6 +43,7 @@ def read_rows_file(path: Path, columns: tuple[str, ...] = COLUMNS):
     except (OSError, pa.ArrowException) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise RunError(f"{path}: unreadable parquet file ({first})") from None
+    table = with_nullable(table)
     missing = [c for c in columns if c not in table.column_names]
     if missing:
         raise RunError(f"{path}: missing column(s) {', '.join(missing)}")

@@ -25,9 +25,13 @@ ROW_SCHEMA = pa.schema(
         ("positive", pa.bool_()),
         ("iou", pa.float64()),
         ("seconds", pa.float64()),
+        ("biou", pa.float64()),
     ]
 )
 COLUMNS: tuple[str, ...] = tuple(ROW_SCHEMA.names)
+#: columns that may hold nulls, and that files written before them lack: ``biou`` (boundary
+#: IoU) is filled for TETRIS trajectories and with ``--biou``, empty otherwise
+NULLABLE: tuple[str, ...] = ("biou",)
 #: the order of ``per_click.parquet``: one trajectory after another, clicks in order
 SORT_KEYS = ["dataset", "sample_id", "instance_id", "simulator", "group", "repeat", "click"]
 #: the columns that identify a trajectory
@@ -44,6 +48,16 @@ def rows_table(rows: Mapping[str, list]) -> pa.Table:
     return pa.Table.from_pydict(dict(rows), schema=ROW_SCHEMA)
 
 
+def with_nullable(table: pa.Table) -> pa.Table:
+    """``table`` with every :data:`NULLABLE` column it lacks added, all null (rows written
+    before the column existed)."""
+    for name in NULLABLE:
+        if name not in table.column_names:
+            field = ROW_SCHEMA.field(name)
+            table = table.append_column(field, pa.nulls(table.num_rows, field.type))
+    return table
+
+
 def table_columns(table: pa.Table) -> dict[str, np.ndarray]:
     """A table as numpy columns (strings as ``str`` arrays)."""
     cols: dict[str, np.ndarray] = {}
@@ -58,7 +72,7 @@ def table_columns(table: pa.Table) -> dict[str, np.ndarray]:
 def read_rows(path: str | Path) -> dict[str, np.ndarray]:
     """``per_click.parquet`` as numpy columns, e.g. to recompute the summary with
     :func:`rclicks.summarize`."""
-    return table_columns(pq.read_table(path))
+    return table_columns(with_nullable(pq.read_table(path)))
 
 
 def as_columns(rows: Any) -> dict[str, np.ndarray]:

@@ -2,13 +2,12 @@
 
 Everything but the encoder output and the decoder call is rclicks_sam's: clicks to prompt
 coordinates, the mask-input (prev_mask) rule, batching by (#clicks, mask input), precision,
-resize, upscaling only the kept mask. This module imports torch and segment_anything_hq at the
-top: only the factory imports it.
+resize, upscaling only the kept mask, and ``predict_differentiable`` (the TETRIS gradient).
+This module imports torch and segment_anything_hq at the top: only the factory imports it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -133,33 +132,19 @@ class HQSamModel(SamModel):
             self.predictor.interm_features = None
         return HQSamEmbedding(emb.features, emb.original_size, emb.input_size, interm[0])
 
-    def decode(
-        self,
-        embedding: HQSamEmbedding,
-        coords: np.ndarray,
-        labels: np.ndarray,
-        mask_input: Sequence[torch.Tensor] | None,
-    ) -> tuple[np.ndarray, torch.Tensor]:
-        """``segment_anything_hq.SamPredictor.predict_torch`` for B prompts on one image.
-        Returns B×H×W float32 probabilities and the B×1×h×w low-res logits (the state)."""
-        with torch.inference_mode(), self._autocast():
-            pts = torch.as_tensor(coords, dtype=torch.float, device=self.device)
-            lab = torch.as_tensor(labels, dtype=torch.int, device=self.device)
-            masks = None
-            if mask_input is not None:
-                masks = torch.stack([torch.as_tensor(m).float() for m in mask_input])
-                masks = masks.to(self.device)  # B×1×h×w
-            sparse, dense = self.sam.prompt_encoder(points=(pts, lab), boxes=None, masks=masks)
-            low_res, _ = self.sam.mask_decoder(
-                image_embeddings=embedding.features,
-                image_pe=self.sam.prompt_encoder.get_dense_pe(),
-                sparse_prompt_embeddings=sparse,
-                dense_prompt_embeddings=dense,
-                multimask_output=self.multimask == "reference",
-                hq_token_only=self.hq_token_only,
-                interm_embeddings=[embedding.interm],
-            )
-            chosen = low_res.float()  # B×1×h×w: HQ-SAM always returns one mask per prompt
-            full = self.sam.postprocess_masks(chosen, embedding.input_size, embedding.original_size)
-            probs = torch.sigmoid(full[:, 0].float()).cpu().numpy()
-        return probs.astype(np.float32, copy=False), chosen
+    def decode_prompts(
+        self, embedding: HQSamEmbedding, sparse: torch.Tensor, dense: torch.Tensor
+    ) -> torch.Tensor:
+        """The decoder call of ``segment_anything_hq.SamPredictor.predict_torch`` on encoded
+        prompts: B×1×h×w float32 low-res logits (the state). rclicks_sam's ``decode`` (in
+        inference mode) and ``predict_differentiable`` (gradient on) both come through here."""
+        low_res, _ = self.sam.mask_decoder(
+            image_embeddings=embedding.features,
+            image_pe=self.sam.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=self.multimask == "reference",
+            hq_token_only=self.hq_token_only,
+            interm_embeddings=[embedding.interm],
+        )
+        return low_res.float()  # B×1×h×w: HQ-SAM always returns one mask per prompt

@@ -253,14 +253,18 @@ class SamModel:
 
     def uses_mask_input(self, clicks: Sequence[Click], state: Any | None) -> bool:
         """Whether this click feeds the previous low-res logits to the prompt encoder."""
+        return self.mask_input_rule([c.positive for c in clicks], state)
+
+    def mask_input_rule(self, labels: Sequence[bool], state: Any | None) -> bool:
+        """:meth:`uses_mask_input` from the signs of the clicks (True = positive)."""
         if state is None or self.prev_mask == "never":
             return False
         if self.prev_mask == "always":
             return True
-        positives = sum(1 for c in clicks if c.positive)
+        positives = sum(1 for v in labels if v)
         # the reference drops its prev_mask when its points tensor has 2 entries, i.e. when
         # max(#positive, #negative) <= 1 (click 1, and click 2 when that one is negative)
-        return max(positives, len(clicks) - positives) > 1
+        return max(positives, len(labels) - positives) > 1
 
     def points(self, clicks: Sequence[Click], original_size: tuple[int, int]) -> np.ndarray:
         """Clicks (x = column, y = row) in original pixels -> N×2 (x, y) in the resized
@@ -279,7 +283,6 @@ class SamModel:
         prompt the mask with the best predicted IoU (multimask) or the single mask.
         ``mask_input``: B low-res logit maps (1×h×w each) or None.
         Returns B×H×W float32 probabilities and the chosen B×1×h×w low-res logits."""
-        multimask = self.multimask == "reference"
         with torch.inference_mode(), self._autocast():
             pts = torch.as_tensor(coords, dtype=torch.float, device=self.device)
             lab = torch.as_tensor(labels, dtype=torch.int, device=self.device)
@@ -287,19 +290,79 @@ class SamModel:
             if mask_input is not None:
                 masks = torch.stack([torch.as_tensor(m).float() for m in mask_input])
                 masks = masks.to(self.device)  # B×1×h×w
-            sparse, dense = self.sam.prompt_encoder(points=(pts, lab), boxes=None, masks=masks)
-            low_res, scores = self.sam.mask_decoder(
-                image_embeddings=embedding.features,
-                image_pe=self.sam.prompt_encoder.get_dense_pe(),
-                sparse_prompt_embeddings=sparse,
-                dense_prompt_embeddings=dense,
-                multimask_output=multimask,
-            )
-            low_res = low_res.float()
-            best = torch.argmax(scores.float(), dim=1)
-            chosen = low_res[torch.arange(low_res.shape[0], device=low_res.device), best]
-            chosen = chosen[:, None]  # B×1×h×w
+            chosen = self.low_res_logits(embedding, pts, lab, masks)
             # upscaling each channel is independent: upscale only the chosen mask
             full = self.sam.postprocess_masks(chosen, embedding.input_size, embedding.original_size)
             probs = torch.sigmoid(full[:, 0].float()).cpu().numpy()
         return probs.astype(np.float32, copy=False), chosen
+
+    def low_res_logits(
+        self,
+        embedding: SamEmbedding,
+        coords: torch.Tensor,
+        labels: torch.Tensor,
+        masks: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """Prompt encoder and mask decoder for B prompts (B×N×2 ``coords`` in the resized input
+        frame, B×N int ``labels``, B×1×h×w ``masks`` or None): the kept B×1×h×w float32 low-res
+        logits. No grad mode of its own: :meth:`decode` runs it in inference mode,
+        :meth:`predict_differentiable` with the gradient on."""
+        sparse, dense = self.sam.prompt_encoder(points=(coords, labels), boxes=None, masks=masks)
+        return self.decode_prompts(embedding, sparse, dense)
+
+    def decode_prompts(
+        self, embedding: SamEmbedding, sparse: torch.Tensor, dense: torch.Tensor
+    ) -> torch.Tensor:
+        """The mask decoder on encoded prompts: per prompt the mask with the best predicted
+        IoU (multimask) or the single mask, as B×1×h×w float32 low-res logits."""
+        low_res, scores = self.sam.mask_decoder(
+            image_embeddings=embedding.features,
+            image_pe=self.sam.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=self.multimask == "reference",
+        )
+        low_res = low_res.float()
+        best = torch.argmax(scores.float(), dim=1)
+        chosen = low_res[torch.arange(low_res.shape[0], device=low_res.device), best]
+        return chosen[:, None]  # B×1×h×w
+
+    # -- DifferentiablePredictor ------------------------------------------------------------
+
+    def predict_differentiable(
+        self,
+        embedding: SamEmbedding,
+        points: torch.Tensor,
+        labels: Sequence[bool],
+        state: Any | None,
+    ) -> torch.Tensor:
+        """H×W logits for the clicks ``points`` (N×2 float ``(x, y)`` in original pixels, all
+        clicks of the trajectory in order) with the gradient reaching them: the coordinates go
+        to the resized input frame in torch (:meth:`points` does it in numpy) and on to the
+        prompt encoder's positional point embedding. The same mask input (:meth:`uses_mask_input`),
+        decoder call, mask choice and upscaling as :meth:`predict`, so ``sigmoid`` of the result
+        is its map. ``state`` and ``embedding`` are read, never changed."""
+        labels = [bool(v) for v in labels]
+        if points.ndim != 2 or points.shape[1] != 2 or points.shape[0] != len(labels):
+            raise ValueError(
+                f"points must be N×2 with N = len(labels) = {len(labels)}, "
+                f"got {tuple(points.shape)}"
+            )
+        if not labels:
+            raise ValueError("predict_differentiable needs at least one click")
+        old_h, old_w = embedding.original_size
+        new_h, new_w = self.transform.get_preprocess_shape(
+            old_h, old_w, self.transform.target_length
+        )
+        with torch.enable_grad(), self._autocast():
+            # ResizeLongestSide.apply_coords in float64, then float32 as decode gets it
+            scale = torch.tensor([new_w / old_w, new_h / old_h], dtype=torch.float64)
+            xy = points.to(device=self.device, dtype=torch.float64) * scale.to(self.device)
+            coords = xy.float()[None]  # 1×N×2
+            lab = torch.tensor([[1 if v else 0 for v in labels]], dtype=torch.int)
+            masks = None
+            if self.mask_input_rule(labels, state):
+                masks = torch.as_tensor(state).detach().float().to(self.device)[None]  # 1×1×h×w
+            chosen = self.low_res_logits(embedding, coords, lab.to(self.device), masks)
+            full = self.sam.postprocess_masks(chosen, embedding.input_size, embedding.original_size)
+        return full[0, 0].float()

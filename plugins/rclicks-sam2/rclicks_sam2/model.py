@@ -286,11 +286,15 @@ class Sam2Model:
         return Sam2Embedding(feats[-1], tuple(feats[:-1]), (int(img.shape[0]), int(img.shape[1])))
 
     def _mask_input(self, clicks: Sequence[Any], state: Any) -> Any:
+        return self._mask_input_of([c.positive for c in clicks], state)
+
+    def _mask_input_of(self, labels: Sequence[bool], state: Any) -> Any:
+        """The previous low-res logits when this click feeds them back, else None."""
         if state is None or self.prev_mask == "never":
             return None
         if self.prev_mask == "reference":
-            pos = sum(1 for c in clicks if c.positive)
-            if max(pos, len(clicks) - pos) <= 1:  # the reference's reset (points.shape[1] == 2)
+            pos = sum(1 for v in labels if v)
+            if max(pos, len(labels) - pos) <= 1:  # the reference's reset (points.shape[1] == 2)
                 return None
         return state
 
@@ -332,7 +336,6 @@ class Sam2Model:
     def _decode(self, emb: Sam2Embedding, clicks: list, masks: list | None):
         """``SAM2ImagePredictor._prep_prompts`` + ``_predict`` for B point prompts of one image."""
         torch = self._torch
-        model = self.sam
         dev = self.device
         b = len(clicks)
         coords = torch.tensor(
@@ -342,34 +345,74 @@ class Sam2Model:
             [[1 if c.positive else 0 for c in cl] for cl in clicks], dtype=torch.int, device=dev
         )
         with torch.no_grad(), self._ctx():
-            points = self._transforms.transform_coords(coords, normalize=True, orig_hw=emb.orig_hw)
-            mask_input = None
-            if masks is not None:
-                mask_input = torch.stack(
-                    [
-                        torch.as_tensor(m, dtype=torch.float, device=dev).reshape(1, *m.shape[-2:])
-                        for m in masks
-                    ]
-                )
-            sparse, dense = model.sam_prompt_encoder(
-                points=(points, labels), boxes=None, masks=mask_input
-            )
-            low_res, iou, _, _ = model.sam_mask_decoder(
-                image_embeddings=emb.image_embed,
-                image_pe=model.sam_prompt_encoder.get_dense_pe(),
-                sparse_prompt_embeddings=sparse,
-                dense_prompt_embeddings=dense,
-                multimask_output=self.multimask == "always-best",
-                repeat_image=b > 1,
-                high_res_features=list(emb.high_res_feats),
-            )
-            full = self._transforms.postprocess_masks(low_res, emb.orig_hw)
+            full, low_res = self._logits(emb, coords, labels, masks)
             low_res = torch.clamp(low_res, -32.0, 32.0)
-            best = torch.argmax(iou.float(), dim=1)
-            rows = torch.arange(b, device=best.device)
-            prob = torch.sigmoid(full[rows, best].float()).cpu().numpy().astype(np.float32)
-            chosen = low_res[rows, best].float()[:, None]  # B×1×h×w, as the reference keeps it
-        return list(prob), [chosen[i] for i in range(b)]
+            prob = torch.sigmoid(full.float()).cpu().numpy().astype(np.float32)
+            chosen = low_res.float()[:, None]  # B×1×h×w, as the reference keeps it
+        return list(prob[:, 0]), [chosen[i] for i in range(b)]
+
+    def _logits(self, emb: Sam2Embedding, coords: Any, labels: Any, masks: list | None):
+        """Coordinates to the model frame, prompt encoder, mask decoder, upscaling, best mask:
+        B×1×H×W full-size and B×h×w low-res logits of the kept mask, for B×N×2 ``coords`` (x, y)
+        in original pixels. No grad mode of its own (``_decode``: no_grad;
+        ``predict_differentiable``: the gradient on)."""
+        torch = self._torch
+        model = self.sam
+        dev = self.device
+        b = coords.shape[0]
+        points = self._transforms.transform_coords(coords, normalize=True, orig_hw=emb.orig_hw)
+        mask_input = None
+        if masks is not None:
+            mask_input = torch.stack(
+                [
+                    torch.as_tensor(m, dtype=torch.float, device=dev).reshape(1, *m.shape[-2:])
+                    for m in masks
+                ]
+            )
+        sparse, dense = model.sam_prompt_encoder(
+            points=(points, labels), boxes=None, masks=mask_input
+        )
+        low_res, iou, _, _ = model.sam_mask_decoder(
+            image_embeddings=emb.image_embed,
+            image_pe=model.sam_prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=self.multimask == "always-best",
+            repeat_image=b > 1,
+            high_res_features=list(emb.high_res_feats),
+        )
+        full = self._transforms.postprocess_masks(low_res, emb.orig_hw)
+        best = torch.argmax(iou.float(), dim=1)
+        rows = torch.arange(b, device=best.device)
+        return full[rows, best][:, None], low_res[rows, best]
+
+    # -- DifferentiablePredictor ---------------------------------------------------------------
+
+    def predict_differentiable(
+        self, embedding: Sam2Embedding, points: Any, labels: Sequence[bool], state: Any | None
+    ) -> Any:
+        """H×W logits for the clicks ``points`` (N×2 float torch tensor of (x, y) in original
+        pixels, all clicks of the trajectory in order) with the gradient reaching them: the
+        same torch coordinate transform, mask input, decoder call, mask choice and upscaling as
+        :meth:`predict` (``sigmoid`` of the result is its map), run with the gradient on, so it
+        flows through the prompt encoder's positional point embedding. ``state`` and
+        ``embedding`` are read, never changed."""
+        torch = self._torch
+        labels = [bool(v) for v in labels]
+        if points.ndim != 2 or points.shape[1] != 2 or points.shape[0] != len(labels):
+            raise ValueError(
+                f"points must be N×2 with N = len(labels) = {len(labels)}, "
+                f"got {tuple(points.shape)}"
+            )
+        if not labels:
+            raise ValueError("SAM 2 needs at least one click per trajectory")
+        coords = points.to(device=self.device, dtype=torch.float)[None]  # 1×N×2
+        lab = torch.tensor([[1 if v else 0 for v in labels]], dtype=torch.int, device=self.device)
+        m = self._mask_input_of(labels, state)
+        masks = None if m is None else [torch.as_tensor(m).detach()]
+        with torch.enable_grad(), self._ctx():
+            full, _ = self._logits(embedding, coords, lab, masks)
+        return full[0, 0].float()
 
 
 # -- building ----------------------------------------------------------------------------------
