@@ -105,7 +105,7 @@ def main() -> None:
         f"{'model ×base':>11} {'toolkit ×base':>13} {'toolkit/pos ×base':>17} | "
         f"{'base ms':>8} {'base tk ms':>10}"
     )
-    print(header)
+    print(header, flush=True)
     print("-" * len(header))
     for h, w in ((480, 854), (1536, 2048)):
         full = TinyDataset(n=1, size=(h, w), seed=3)[0]
@@ -114,6 +114,8 @@ def main() -> None:
         emb = sam.encode(sample.image)
         for strategy in ("search", "gradient"):
             sim = {"tetris": TetrisSimulator(strategy=strategy, candidates=32)}
+            warm = Counted(sam, gradient=strategy == "gradient")
+            measure(warm, emb, sample, iid, sim, 2)  # first calls (allocations, imports)
             base, both, counts = [], [], []
             for _ in range(repeats):
                 m0 = Counted(sam, gradient=False)
@@ -133,7 +135,8 @@ def main() -> None:
                 f"{c.passes / n:>6.1f} | {per_click['model'] / base_click['model']:>11.1f} "
                 f"{per_click['toolkit'] / base_click['toolkit']:>13.1f} "
                 f"{per_click['toolkit'] / decoded / base_click['toolkit']:>17.2f} | "
-                f"{1000 * base_click['model']:>8.1f} {1000 * base_click['toolkit']:>10.1f}"
+                f"{1000 * base_click['model']:>8.1f} {1000 * base_click['toolkit']:>10.1f}",
+                flush=True,
             )
     print(
         "calls: predict_batch calls per click step (shared by baseline, min and max); decoded: "

@@ -338,3 +338,33 @@ def test_bands_equal_boundary_iou():
         pred[10:20, 10:30] = True
         assert bands.biou(pred) == boundary_iou(gt, pred, ignore=ignore)
     assert math.isclose(bands.biou(gt), 1.0)
+
+
+def test_the_leaderboard_reads_rows_with_a_null_or_missing_biou(tmp_path):
+    """``biou`` is the one nullable column: a bundle may leave it empty, or (written before
+    it existed) lack it; any other column with an empty value is still refused."""
+    import io
+
+    import pyarrow as pa
+
+    from rclicks.errors import RclicksError
+    from rclicks.leaderboard.validate import read_table
+
+    run = rclicks.evaluate("geodesic", ["distance"], ["demo"], limit=1, max_clicks=2, groups=1,
+                           out=tmp_path / "r")  # fmt: skip
+    table = pq.read_table(run.path / "per_click.parquet")
+
+    def as_bytes(t: pa.Table) -> bytes:
+        buf = io.BytesIO()
+        pq.write_table(t, buf)
+        return buf.getvalue()
+
+    got = read_table(as_bytes(table))
+    assert got.column("biou").null_count == table.num_rows
+    old = read_table(as_bytes(table.drop_columns(["biou"])))
+    assert old.column_names == table.column_names and old.column("biou").null_count == old.num_rows
+    iou = table.column("iou").to_pylist()
+    iou[0] = None
+    holed = table.set_column(table.schema.get_field_index("iou"), "iou", pa.array(iou))
+    with pytest.raises(RclicksError, match="'iou' has empty values"):
+        read_table(as_bytes(holed))

@@ -5,6 +5,9 @@ Three lines test a model against the protocol on a tiny synthetic dataset::
     from rclicks.testing import check_model
     def test_my_model_conforms():
         check_model(MyModel())
+
+and a model with ``predict_differentiable`` (the TETRIS gradient) is checked with
+``check_differentiable(model)`` and ``check_tetris(model, tmp_path)``.
 """
 
 from __future__ import annotations
@@ -15,13 +18,26 @@ from typing import Any
 
 import numpy as np
 
+from rclicks.testing.gradients import (
+    CLICKS,
+    check_differentiable,
+    differentiable_matches_predict,
+    gradient_image,
+    predict_trajectory,
+)
 from rclicks.types import Click, Sample
 
 __all__ = [
+    "CLICKS",
     "TinyDataset",
+    "check_differentiable",
     "check_model",
     "check_simulator",
+    "check_tetris",
+    "differentiable_matches_predict",
+    "gradient_image",
     "listed",
+    "predict_trajectory",
     "run_rclicks",
     "tiny_dataset",
     "write_folder",
@@ -209,3 +225,44 @@ def listed(kind: str = "models", plugins: str = "") -> dict[str, dict]:
     if out.returncode != 0:
         raise AssertionError(f"rclicks list failed: {out.stderr}")
     return {e["name"]: e for e in json.loads(out.stdout)[kind]}
+
+
+def check_tetris(model: Any, out: str | Path, max_clicks: int = 2) -> Any:
+    """A TETRIS run (``strategy=auto``) on a small synthetic image, checked: the gradient
+    strategy is chosen; at click 1 ``IoU(tetris-min) <= IoU(baseline) <= IoU(tetris-max)``;
+    replayed with ``predict``, every click lies in its trajectory's error region of the
+    previous prediction and the rows hold the replayed IoUs; a second run gives the same rows.
+    ``out``: a folder for the two runs. Returns the first run."""
+    import rclicks
+    from rclicks.clicks import error_masks
+    from rclicks.metrics import iou
+
+    def run(name: str):
+        data = TinyDataset(n=1, size=(72, 96), seed=4)
+        return rclicks.evaluate(model, "tetris", data, max_clicks=max_clicks, out=Path(out) / name)
+
+    first_run = run("a")
+    assert first_run.info["simulators"][0]["strategy"] == "gradient"
+    df = first_run.per_click
+    first = df[df["click"] == 1].pivot(
+        index=["sample_id", "instance_id"], columns="simulator", values="iou"
+    )
+    assert (first["tetris-min"] <= first["baseline"]).all()
+    assert (first["baseline"] <= first["tetris-max"]).all()
+    assert df["biou"].notna().all()
+    sample = next(iter(TinyDataset(n=1, size=(72, 96), seed=4)))
+    emb = model.encode(sample.image)
+    threshold = float(getattr(model, "threshold", 0.5))
+    for (iid, sim), rows in df.sort_values("click").groupby(["instance_id", "simulator"]):
+        gt = sample.instances[iid]
+        prev, state, clicks = np.zeros_like(gt), None, []
+        for _, row in rows.iterrows():
+            fn, fp = error_masks(gt, prev, sample.ignore)
+            assert (fn if row["positive"] else fp)[row["y"], row["x"]], (sim, row["click"])
+            clicks.append(Click(int(row["x"]), int(row["y"]), bool(row["positive"])))
+            prob, state = model.predict(emb, clicks, state)
+            prev = np.asarray(prob) > threshold
+            assert abs(iou(gt, prev, sample.ignore) - row["iou"]) <= 1e-12, (sim, row["click"])
+    cols = ["simulator", "instance_id", "click", "x", "y", "iou", "biou"]
+    assert run("b").per_click[cols].equals(df[cols]), "the same seed gave other rows"
+    return first_run
