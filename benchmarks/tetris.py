@@ -84,7 +84,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer clicks and repeats")
     ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--size", action="append", help="WxH (repeatable; default 854x480, 2048x1536)")
+    ap.add_argument(
+        "--strategy", action="append", choices=("search", "gradient"), help="(repeatable)"
+    )
     args = ap.parse_args()
+    sizes = [tuple(int(v) for v in s.lower().split("x"))[::-1] for s in args.size or []]
+    sizes = sizes or [(480, 854), (1536, 2048)]
+    strategies = args.strategy or ["search", "gradient"]
     import torch
     from rclicks_sam import make_sam
 
@@ -107,12 +114,12 @@ def main() -> None:
     )
     print(header, flush=True)
     print("-" * len(header))
-    for h, w in ((480, 854), (1536, 2048)):
+    for h, w in sizes:
         full = TinyDataset(n=1, size=(h, w), seed=3)[0]
         iid, gt = next(iter(full.instances.items()))
         sample = Sample(full.sample_id, full.image, {iid: gt})
         emb = sam.encode(sample.image)
-        for strategy in ("search", "gradient"):
+        for strategy in strategies:
             sim = {"tetris": TetrisSimulator(strategy=strategy, candidates=32)}
             warm = Counted(sam, gradient=strategy == "gradient")
             measure(warm, emb, sample, iid, sim, 2)  # first calls (allocations, imports)

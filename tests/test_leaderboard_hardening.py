@@ -422,7 +422,7 @@ def test_revoked_and_expired_tokens_are_401(tiny_benchmark, tmp_path):
         listed = run_cli(["leaderboard", "token", "list", "--db", db, "--json"])
         status = {t["name"]: t["status"] for t in json.loads(listed.stdout)}
         assert status == {"keep": "active", "gone": "revoked", "soon": "expired"}
-        assert keep not in listed.stdout and keep.split("_")[2] not in listed.stdout
+        assert keep not in listed.stdout and keep.split("_", 2)[2] not in listed.stdout
 
         body = bundle(files_of(run))
         for tok, words in ((gone, "revoked token"), (soon, "expired token")):

@@ -119,11 +119,11 @@ def gradient_positions(
     half = int(math.ceil((steps + 1) * lr + radius + 2))
     y0, y1 = max(0, candidate.y - half), min(h, candidate.y + half + 1)
     x0, x1 = max(0, candidate.x - half), min(w, candidate.x + half + 1)
-    ay, ax = np.divmod(allowed, w)
+    lo, hi = np.searchsorted(allowed, [y0 * w, y1 * w])  # allowed is ascending: its rows
+    ay, ax = np.divmod(allowed[lo:hi], w)
     inside = (ay >= y0) & (ay < y1) & (ax >= x0) & (ax < x1)
     window = np.zeros((y1 - y0, x1 - x0), dtype=bool)
     window[ay[inside] - y0, ax[inside] - x0] = True
-    allowed_set = set(allowed[inside].tolist())
     dist = torch.from_numpy(ndimage.distance_transform_edt(~window).astype(np.float32))
     reach = int(math.ceil(radius)) + 1  # the disk's pixels lie within this of its centre
     target = torch.from_numpy(np.asarray(gt, dtype=np.float32))
@@ -156,7 +156,8 @@ def gradient_positions(
     def visit(pen: float) -> None:
         x, y = (math.floor(float(v) + 0.5) for v in p.detach())
         flat = y * w + x
-        if 0 <= x < w and 0 <= y < h and flat in allowed_set and flat not in positions:
+        ok = y0 <= y < y1 and x0 <= x < x1 and bool(window[y - y0, x - x0])
+        if ok and flat not in positions:
             positions.append(flat)
             penalties.append(pen)
 
