@@ -77,6 +77,7 @@ def check_differentiable(
     atol: float = 1e-5,
     step: float = 0.02,
     rel: float = 0.05,
+    parameters: Any = None,
 ) -> None:
     """Everything the engine relies on in ``model.predict_differentiable``:
 
@@ -85,8 +86,10 @@ def check_differentiable(
     - the gradient of the map with respect to the points is finite and non-zero at every click,
       and (all clicks moved at once, at fractional positions) agrees with central finite
       differences of step ``step`` px within ``rel``;
-    - the call changes neither the state nor the embedding: ``predict`` afterwards gives the
-      same map.
+    - the call changes neither the state (compared as it was, when it is a tensor or an
+      array) nor the embedding: ``predict`` afterwards gives the same map;
+    - none of ``parameters`` (e.g. ``model.net.parameters()``), when given, needs or gets a
+      gradient.
     """
     import torch
 
@@ -118,5 +121,14 @@ def check_differentiable(
         fd = float((f(base + step * v) - f(base - step * v)) / (2 * step))
     got = float((p.grad * v).sum())
     assert abs(got - fd) <= rel * abs(fd), f"gradient {got} vs finite differences {fd}"
-    again, _ = model.predict(emb, list(clicks), states[-1])
+    state = states[-1]
+    before = state.clone() if isinstance(state, torch.Tensor) else np.copy(state)
+    model.predict_differentiable(emb, _points(clicks), labels, state).sigmoid().sum().backward()
+    if isinstance(state, torch.Tensor):
+        assert torch.equal(state, before) and state.grad is None, "the state was changed"
+    elif isinstance(state, np.ndarray):
+        assert np.array_equal(state, before), "the state was changed"
+    again, _ = model.predict(emb, list(clicks), state)
     assert np.array_equal(np.asarray(again), probs[-1]), "the state or embedding was changed"
+    for p in parameters or ():
+        assert p.grad is None and not p.requires_grad, "a weight needs or got a gradient"
