@@ -43,6 +43,7 @@ __all__ = [
     "is_indexable",
     "is_prefetch_safe",
     "is_replay",
+    "point_labels",
     "threshold_of",
 ]
 
@@ -267,6 +268,19 @@ class Fingerprinted(Protocol):
 def threshold_of(model: Any) -> float:
     """The model's foreground threshold (:data:`DEFAULT_THRESHOLD` when it declares none)."""
     return float(getattr(model, "threshold", DEFAULT_THRESHOLD))
+
+
+def point_labels(points: Any, labels: Sequence[bool]) -> list[bool]:
+    """The arguments of :meth:`DifferentiablePredictor.predict_differentiable` checked:
+    ``points`` N×2 with N = ``len(labels)`` ≥ 1; returns the labels as a list of bools
+    (:class:`ValueError` otherwise)."""
+    out = [bool(v) for v in labels]
+    shape = tuple(points.shape)
+    if len(shape) != 2 or shape[1] != 2 or shape[0] != len(out):
+        raise ValueError(f"points must be N×2 with N = len(labels) = {len(out)}, got {shape}")
+    if not out:
+        raise ValueError("predict_differentiable needs at least one click")
+    return out
 
 
 def is_baseline(simulator: Any) -> bool:

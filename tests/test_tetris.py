@@ -368,3 +368,14 @@ def test_the_leaderboard_reads_rows_with_a_null_or_missing_biou(tmp_path):
     holed = table.set_column(table.schema.get_field_index("iou"), "iou", pa.array(iou))
     with pytest.raises(RclicksError, match="'iou' has empty values"):
         read_table(as_bytes(holed))
+
+
+def test_differentiable_inputs_are_checked():
+    from rclicks.protocols import point_labels
+
+    assert point_labels(np.zeros((2, 2)), [1, 0]) == [True, False]
+    for points, labels in ((np.zeros((2, 3)), [True, True]), (np.zeros((2, 2)), [True])):
+        with pytest.raises(ValueError, match="N×2"):
+            point_labels(points, labels)
+    with pytest.raises(ValueError, match="at least one click"):
+        point_labels(np.zeros((0, 2)), [])

@@ -76,15 +76,15 @@ def search_positions(
 
 
 @dataclass
-class GradientTrace:
-    """What a gradient search evaluated: distinct allowed pixels in the order reached, the
-    location penalty of each (at the first iterate that reached it), and the model seconds
-    spent in ``predict_differentiable``."""
+class Evaluated:
+    """The positions one adversarial click evaluates (flat indices, the candidate first), the
+    gradient search's location penalty of each (at the first iterate that reached it;
+    ``None`` for the random search) and the model seconds the search itself spent (in
+    ``predict_differentiable`` and its backward pass)."""
 
     positions: list[int]
-    penalties: list[float]
-    seconds: float
-    passes: int
+    penalties: list[float] | None
+    seconds: float = 0.0
 
 
 def gradient_positions(
@@ -100,7 +100,7 @@ def gradient_positions(
     steps: int,
     radius: float,
     clock: Callable[[], float],
-) -> GradientTrace:
+) -> Evaluated:
     """The positions a white-box search visits from ``candidate`` (the new click of a
     trajectory whose earlier clicks are ``clicks`` and model state ``state``).
 
@@ -151,7 +151,7 @@ def gradient_positions(
     sign = 1.0 if minimise else -1.0
     positions: list[int] = []
     penalties: list[float] = []
-    seconds, passes = 0.0, 0
+    seconds = 0.0
 
     def visit(pen: float) -> None:
         x, y = (math.floor(float(v) + 0.5) for v in p.detach())
@@ -179,7 +179,6 @@ def gradient_positions(
             opt.zero_grad()
             loss.backward()
             seconds += clock() - t0
-            passes += 1
         visit(float(pen.detach()))
         opt.step()
         with torch.no_grad():  # stay in the window (and the image)
@@ -190,7 +189,7 @@ def gradient_positions(
         # region is empty, where the baseline click is all there is)
         positions.insert(0, candidate.y * w + candidate.x)
         penalties.insert(0, 0.0)
-    return GradientTrace(positions, penalties, seconds, passes)
+    return Evaluated(positions, penalties, seconds)
 
 
 def select(
@@ -216,17 +215,6 @@ def select(
 
 def _nan_low(v: float) -> float:
     return -math.inf if math.isnan(v) else v
-
-
-@dataclass
-class Evaluated:
-    """The positions one adversarial click evaluates (flat indices, the candidate first), the
-    gradient search's penalties (``None`` for the random search) and its own model time."""
-
-    positions: list[int]
-    penalties: list[float] | None
-    seconds: float = 0.0
-    passes: int = 0
 
 
 def evaluated_positions(
@@ -257,7 +245,7 @@ def evaluated_positions(
         return Evaluated(search_positions(flat, allowed, sim.candidates, rng), None)
     if allowed.size == 0:
         return Evaluated([flat], [0.0])
-    trace = gradient_positions(
+    return gradient_positions(
         model,
         embedding,
         earlier,
@@ -271,7 +259,6 @@ def evaluated_positions(
         sim.radius,
         clock,
     )
-    return Evaluated(trace.positions, trace.penalties, trace.seconds, trace.passes)
 
 
 def keep_position(

@@ -271,9 +271,9 @@ def run_instance(
             iou, errors = target.evaluate(pred)
             return iou, errors, kept
 
-        keep_pred = masks is not None or bands is not None
+        # a prediction is kept for the masks file, its BIoU, or an adversarial choice
         jobs = [
-            (j, keep_pred or bool(t.strategy))
+            (j, masks is not None or wants_biou(t))
             for t, first, positions, _ in spans
             for j in range(first, first + len(positions))
         ]

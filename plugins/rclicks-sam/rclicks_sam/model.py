@@ -17,6 +17,7 @@ import rclicks
 import rclicks.errors
 import torch
 from rclicks import Click
+from rclicks.protocols import point_labels
 from segment_anything import SamPredictor
 from segment_anything.modeling import (
     ImageEncoderViT,
@@ -342,14 +343,7 @@ class SamModel:
         prompt encoder's positional point embedding. The same mask input (:meth:`uses_mask_input`),
         decoder call, mask choice and upscaling as :meth:`predict`, so ``sigmoid`` of the result
         is its map. ``state`` and ``embedding`` are read, never changed."""
-        labels = [bool(v) for v in labels]
-        if points.ndim != 2 or points.shape[1] != 2 or points.shape[0] != len(labels):
-            raise ValueError(
-                f"points must be N×2 with N = len(labels) = {len(labels)}, "
-                f"got {tuple(points.shape)}"
-            )
-        if not labels:
-            raise ValueError("predict_differentiable needs at least one click")
+        labels = point_labels(points, labels)
         old_h, old_w = embedding.original_size
         new_h, new_w = self.transform.get_preprocess_shape(
             old_h, old_w, self.transform.target_length

@@ -27,6 +27,7 @@ import numpy as np
 
 import rclicks
 import rclicks.errors
+from rclicks.protocols import point_labels
 from rclicks_sam2.checkpoints import expected_sha256, resolve_checkpoint, verify_checkpoint
 from rclicks_sam2.errors import Sam2Error, missing_package_error
 from rclicks_sam2.variants import DEFAULT_VARIANT, VARIANTS, Variant, get_variant
@@ -398,14 +399,7 @@ class Sam2Model:
         flows through the prompt encoder's positional point embedding. ``state`` and
         ``embedding`` are read, never changed."""
         torch = self._torch
-        labels = [bool(v) for v in labels]
-        if points.ndim != 2 or points.shape[1] != 2 or points.shape[0] != len(labels):
-            raise ValueError(
-                f"points must be N×2 with N = len(labels) = {len(labels)}, "
-                f"got {tuple(points.shape)}"
-            )
-        if not labels:
-            raise ValueError("SAM 2 needs at least one click per trajectory")
+        labels = point_labels(points, labels)
         coords = points.to(device=self.device, dtype=torch.float)[None]  # 1×N×2
         lab = torch.tensor([[1 if v else 0 for v in labels]], dtype=torch.int, device=self.device)
         m = self._mask_input_of(labels, state)
