@@ -54,9 +54,44 @@ static void columns(const uint8_t *m, int h, int w, int32_t *g, int c0, int c1)
     }
 }
 
-/* pass 2 on the rows [r0, r1): g becomes the squared distance; v, z: scratch of w + 2 and
-   2 w + 4 entries */
-static void rows(int w, int32_t *g, int r0, int r1, int32_t *v, int64_t *z)
+/* 1 / d for d = 1 .. n - 1 (entry 0 unused), shared by every thread and only ever grown: a
+   larger table replaces the pointer and the older ones stay allocated for any thread still
+   reading them (a few, as the table at least doubles). NULL when out of memory. */
+static const double *volatile s_recip = NULL;
+static int64_t s_recip_size = 0;
+static pthread_mutex_t s_recip_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static const double *reciprocals(int64_t n)
+{
+    pthread_mutex_lock(&s_recip_lock);
+    if (n > s_recip_size) {
+        int64_t size = n > 2 * s_recip_size ? n : 2 * s_recip_size;
+        double *t = malloc((size_t)size * sizeof(double));
+        if (t) {
+            t[0] = 0.0;
+            for (int64_t i = 1; i < size; i++)
+                t[i] = 1.0 / (double)i;
+            s_recip = t;
+            s_recip_size = size;
+        }
+    }
+    const double *out = n <= s_recip_size ? s_recip : NULL;
+    pthread_mutex_unlock(&s_recip_lock);
+    return out;
+}
+
+/* sqrtf of an exact float is the correctly rounded root, the same as rounding the double root
+   (53 >= 2 * 24 + 2 bits); whole numbers from 2^24 on go through double */
+static float root(int64_t d2)
+{
+    return d2 < (1 << 24) ? sqrtf((float)d2) : (float)sqrt((double)d2);
+}
+
+/* pass 2 on the rows [r0, r1): g becomes the squared distance, or, with out, the distances of
+   the rows' region pixels go to out in row-major order (g is left as it is); v, z: scratch of
+   w + 2 and 2 w + 4 entries; rec: reciprocals() of at least 2 w + 4 entries */
+static void rows(int w, int32_t *g, int r0, int r1, int32_t *v, int64_t *z, const double *rec,
+                 float *out)
 {
     /* pass 2: per row, per run of inside pixels, lower envelope of (x - q)^2 + g(q)^2 over the
        run's columns plus the two outside pixels that end it (g = 0). The row's g^2 go to a
@@ -93,12 +128,15 @@ static void rows(int w, int32_t *g, int r0, int r1, int32_t *v, int64_t *z)
                         k--;
                         continue;
                     }
-                    /* ceil(num / den), exactly: |num| < 2^53 and den > 0, so the double
-                       quotient is exact when it is a whole number and otherwise much closer
-                       to the true quotient than 1/den, its distance to any whole number */
-                    double qd = (double)num / (double)den;
-                    int64_t s = (int64_t)qd; /* truncation, then up for positive fractions */
-                    s += qd > (double)s;
+                    /* ceil(num / den), exactly, without a division: num times the double
+                       reciprocal of den is within far less than 1 of num / den (|num| <
+                       2^53), so its truncation is ceil(num / den) or one off, which the two
+                       integer tests put right (s is the ceiling iff (s - 1) den < num <=
+                       s den) */
+                    double qd = (double)num * rec[den];
+                    int64_t s = (int64_t)qd;
+                    s -= (s - 1) * den >= num;
+                    s += s * den < num;
                     k++;
                     v[k] = (int32_t)q;
                     z[k] = s;
@@ -110,11 +148,18 @@ static void rows(int w, int32_t *g, int r0, int r1, int32_t *v, int64_t *z)
             for (int64_t xx = a; xx <= b; xx++) {
                 while (j < k && z[j + 1] <= xx) j++;
                 int64_t p = v[j];
-                gr[xx] = (int32_t)((xx - p) * (xx - p) + f[p + 1]);
+                int64_t d2 = (xx - p) * (xx - p) + f[p + 1];
+                if (out) *out++ = root(d2);
+                else gr[xx] = (int32_t)d2;
             }
         }
     }
 }
+
+/* A slot of the table of distinct values (see count_distinct). */
+typedef struct Slot {
+    uint32_t key, count;
+} Slot;
 
 /* Per-thread scratch memory, grown as needed and kept between calls; freed when the thread
    ends. */
@@ -128,7 +173,7 @@ typedef struct {
     uint32_t *a, *b;
     float *c;
     size_t n;
-    uint32_t *keys, *counts; /* the hash table of distinct values */
+    struct Slot *table; /* the hash table of distinct values */
 } Scratch;
 
 static pthread_key_t s_key;
@@ -144,8 +189,7 @@ static void scratch_free(void *p)
     free(s->a);
     free(s->b);
     free(s->c);
-    free(s->keys);
-    free(s->counts);
+    free(s->table);
     free(s);
 }
 
@@ -245,13 +289,15 @@ static void parallel(part_fn fn, void *ctx, int64_t n, int threads)
    - (y - y0) * w. */
 typedef struct {
     const int64_t *idx;
+    int64_t n; /* how many indices */
     int64_t width, y0, x0, w, h;
     uint8_t *mask;
     int32_t *g, *vs;
     int64_t *zs;
     float *dist;
+    const double *rec; /* reciprocals() for the second pass */
     int64_t xmin[MAX_THREADS], xmax[MAX_THREADS];
-    struct RowBound *order; /* region_max: the rows' bounds */
+    int64_t start[MAX_THREADS + 1]; /* box regions: the first output of each part's rows */
 } Region;
 
 static void part_xrange(void *ctx, int64_t from, int64_t to, int t)
@@ -304,25 +350,7 @@ static void part_rows(void *ctx, int64_t from, int64_t to, int t)
 {
     Region *r = ctx;
     rows((int)r->w, r->g, (int)from, (int)to, r->vs + (size_t)t * (r->w + 2),
-         r->zs + (size_t)t * (2 * r->w + 4));
-}
-
-static void part_gather(void *ctx, int64_t from, int64_t to, int t)
-{
-    Region *r = ctx;
-    const int64_t *idx = r->idx, width = r->width;
-    const int32_t *g = r->g;
-    int64_t y = idx[from] / width, rs = y * width, off = row_offset(r, y), step = width - r->w;
-    for (int64_t i = from; i < to; i++) {
-        while (idx[i] >= rs + width) {
-            rs += width;
-            off += step;
-        }
-        int32_t d2 = g[idx[i] - off];
-        /* sqrtf of an exact float is the correctly rounded root, the same as rounding the
-           double root (53 >= 2 * 24 + 2 bits); whole numbers from 2^24 on go through double */
-        r->dist[i] = d2 < (1 << 24) ? sqrtf((float)d2) : (float)sqrt((double)d2);
-    }
+         r->zs + (size_t)t * (2 * r->w + 4), r->rec, r->dist + r->start[t]);
 }
 
 /* A region's box, ready for the second pass: its rows and columns, the mask, the first pass
@@ -348,9 +376,75 @@ static int region_prepare(Region *r, Scratch *s, Py_ssize_t n, int threads)
     r->g = s->g;
     r->vs = s->v;
     r->zs = s->z;
+    r->rec = reciprocals(2 * r->w + 4);
+    if (!r->rec) return -1;
     parallel(part_clear, r, r->h, threads);
     parallel(part_scatter, r, n, threads);
     parallel(part_columns, r, r->w, threads);
+    return 0;
+}
+
+/* The same for a region given as a mask over an h x w box (any box holding the region: the
+   distances do not depend on it), read in place. */
+static int region_prepare_box(Region *r, Scratch *s, const uint8_t *mask, int64_t h, int64_t w,
+                              int threads)
+{
+    r->h = h;
+    r->w = w;
+    if (h > INT32_MAX || w > INT32_MAX || reserve_box(s, (size_t)(h * w), (size_t)w) < 0)
+        return -1;
+    r->mask = (uint8_t *)mask; /* only read */
+    r->g = s->g;
+    r->vs = s->v;
+    r->zs = s->z;
+    r->rec = reciprocals(2 * w + 4);
+    if (!r->rec) return -1;
+    parallel(part_columns, r, w, threads);
+    return 0;
+}
+
+static int64_t count_box(const uint8_t *m, int64_t cells)
+{
+    int64_t n = 0, i = 0;
+    for (; i + 8 <= cells; i += 8) {
+        uint64_t word;
+        memcpy(&word, m + i, 8);
+        if (word) /* the non-zero bytes, whatever their values */
+            for (int b = 0; b < 8; b++) n += ((word >> (8 * b)) & 0xff) != 0;
+    }
+    for (; i < cells; i++) n += m[i] != 0;
+    return n;
+}
+
+static void part_count_box(void *ctx, int64_t from, int64_t to, int t)
+{
+    Region *r = ctx;
+    r->start[t + 1] = count_box(r->mask + from * r->w, (to - from) * r->w);
+}
+
+/* The second pass of a prepared region, each part writing its rows' distances from the
+   first output of its rows (the region's pixels in the rows before them); 0, or -1 when out
+   of memory. */
+static int region_finish(Region *r, int threads)
+{
+    if (threads > r->h) threads = (int)r->h;
+    if (threads > 1) { /* the second pass needs scratch rows per thread */
+        r->vs = malloc((size_t)threads * (r->w + 2) * sizeof(int32_t));
+        r->zs = malloc((size_t)threads * (2 * (size_t)r->w + 4) * sizeof(int64_t));
+        if (!r->vs || !r->zs) {
+            free(r->vs);
+            free(r->zs);
+            return -1;
+        }
+    }
+    parallel(part_count_box, r, r->h, threads);
+    r->start[0] = 0;
+    for (int t = 1; t <= threads; t++) r->start[t] += r->start[t - 1];
+    parallel(part_rows, r, r->h, threads);
+    if (threads > 1) {
+        free(r->vs);
+        free(r->zs);
+    }
     return 0;
 }
 
@@ -362,60 +456,83 @@ static int region_distances(const int64_t *idx, Py_ssize_t n, int64_t width, flo
     if (!s) return -1;
     if (threads > MAX_THREADS) threads = MAX_THREADS;
     if (threads < 1) threads = 1;
-    Region r = {.idx = idx, .width = width, .dist = dist};
+    Region r = {.idx = idx, .width = width, .dist = dist, .n = n};
     if (region_prepare(&r, s, n, threads) < 0) return -1;
-    if (threads > 1) { /* the second pass needs scratch rows per thread */
-        r.vs = malloc((size_t)threads * (r.w + 2) * sizeof(int32_t));
-        r.zs = malloc((size_t)threads * (2 * (size_t)r.w + 4) * sizeof(int64_t));
-        if (!r.vs || !r.zs) {
-            free(r.vs);
-            free(r.zs);
-            return -1;
-        }
-    }
-    parallel(part_rows, &r, r.h, threads);
-    parallel(part_gather, &r, n, threads);
-    if (threads > 1) {
-        free(r.vs);
-        free(r.zs);
-    }
-    return 0;
+    return region_finish(&r, threads);
 }
 
-static float root(int64_t d2)
+static int box_distances(const uint8_t *mask, int64_t h, int64_t w, float *dist, int threads)
 {
-    return d2 < (1 << 24) ? sqrtf((float)d2) : (float)sqrt((double)d2);
+    Scratch *s = scratch();
+    if (!s) return -1;
+    if (threads > MAX_THREADS) threads = MAX_THREADS;
+    if (threads < 1) threads = 1;
+    Region r = {.dist = dist};
+    if (region_prepare_box(&r, s, mask, h, w, threads) < 0) return -1;
+    return region_finish(&r, threads);
 }
 
 typedef struct RowBound {
-    int64_t bound; /* squared: no pixel of the row is farther from the outside */
+    double bound; /* no pixel of the row is farther than this from the outside */
     int64_t row;
 } RowBound;
 
-/* A pixel is no farther than its nearest outside pixel along its column (g, pass 1) nor than
-   the one along its row (the nearer end of its run): the bound of each row of [from, to). */
-static void part_bounds(void *ctx, int64_t from, int64_t to, int t)
+/* Upper bounds of the distances, row by row, from a coarse grid: cells of CELL × CELL box
+   pixels, a cell "full" when all its pixels are in the region (one 8-byte load per cell row).
+   Let c be a pixel's cell and D the distance, in cells, from c to the nearest cell that is not
+   full (the exact transform of the small grid, whose ring of cells beyond the box is not full:
+   every pixel beyond the box is outside). That cell holds an outside pixel, and a pixel is at
+   most (CELL - 1) / sqrt 2 from its cell's centre, so the pixel's distance is at most
+   CELL D + sqrt 2 (CELL - 1). 0 on success, -1 when out of memory. */
+#define CELL 8
+
+static int coarse_bounds(const Region *r, RowBound *order)
 {
-    Region *r = ctx;
-    for (int64_t y = from; y < to; y++) {
-        const int32_t *gr = r->g + y * r->w;
-        int64_t m = 0, x = 0, w = r->w;
-        while (x < w) {
-            if (!gr[x]) {
-                x++;
-                continue;
-            }
-            int64_t a = x;
-            while (x < w && gr[x]) x++;
-            int64_t b = x - 1;
-            for (int64_t q = a; q <= b; q++) {
-                int64_t along = q - a + 1 < b - q + 1 ? q - a + 1 : b - q + 1;
-                int64_t v = gr[q] < along ? gr[q] : along;
-                m = v > m ? v : m;
+    int64_t hc = (r->h + CELL - 1) / CELL, wc = (r->w + CELL - 1) / CELL;
+    int64_t H = hc + 2, W = wc + 2;
+    uint8_t *full = calloc((size_t)(H * W), 1);
+    int32_t *g = malloc((size_t)(H * W) * sizeof(int32_t));
+    int32_t *v = malloc((size_t)(W + 2) * sizeof(int32_t));
+    int64_t *z = malloc((size_t)(2 * W + 4) * sizeof(int64_t));
+    const double *rec = reciprocals(2 * W + 4);
+    if (!full || !g || !v || !z || !rec) {
+        free(full);
+        free(g);
+        free(v);
+        free(z);
+        return -1;
+    }
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    int64_t whole = r->w / CELL; /* cells whose pixels all lie inside the box, per cell row */
+    for (int64_t cy = 0; cy < hc; cy++) {
+        uint8_t *fr = full + (cy + 1) * W + 1;
+        if ((cy + 1) * CELL > r->h) continue; /* a partial cell row: not full */
+        for (int64_t cx = 0; cx < whole; cx++) fr[cx] = 1;
+        for (int64_t y = cy * CELL; y < (cy + 1) * CELL; y++) {
+            const uint8_t *row = r->mask + y * r->w;
+            for (int64_t cx = 0; cx < whole; cx++) {
+                uint64_t word;
+                memcpy(&word, row + cx * CELL, 8);
+                fr[cx] &= !((word - ones) & ~word & highs); /* no zero byte */
             }
         }
-        r->order[y] = (RowBound){m * m, y};
     }
+    columns(full, (int)H, (int)W, g, 0, (int)W);
+    rows((int)W, g, 0, (int)H, v, z, rec, NULL);
+    for (int64_t cy = 0; cy < hc; cy++) {
+        int32_t m = 0;
+        const int32_t *gr = g + (cy + 1) * W + 1;
+        for (int64_t cx = 0; cx < wc; cx++) m = gr[cx] > m ? gr[cx] : m;
+        /* a hair above the exact bound, so that rounding never cuts it below */
+        double bound = CELL * sqrt((double)m) + 1.4142135623730951 * (CELL - 1) + 1e-6;
+        for (int64_t y = cy * CELL; y < (cy + 1) * CELL && y < r->h; y++)
+            order[y] = (RowBound){bound, y};
+    }
+    free(full);
+    free(g);
+    free(v);
+    free(z);
+    return 0;
 }
 
 static int by_bound(const void *a, const void *b)
@@ -426,31 +543,27 @@ static int by_bound(const void *a, const void *b)
 }
 
 /* The largest distance of a region outside the excluded pixels and the first pixel (row-major)
-   holding it, without the whole map: a pixel's distance is at most its vertical distance g
-   (pass 1) and its distance to the nearer end of its run along the row, so rows are
-   transformed in the order of the largest such bound, and no row whose bound is below the best
-   distance found so far can hold the maximum or a tie. Distances are
+   holding it, without the whole map: rows are transformed in the order of their bound
+   (coarse_bounds), and no row whose bound is below the best distance found so far can hold
+   the maximum or a tie. Distances are
    compared as the floats the full map would hold. Returns 0, or -1 when out of memory. */
-static int region_max_of(const int64_t *idx, Py_ssize_t n, int64_t width, const int64_t *ex,
-                         Py_ssize_t n_ex, int threads, float *best, int64_t *where)
+static int max_of_prepared(Region *rp, const int64_t *ex, Py_ssize_t n_ex, float *best,
+                           int64_t *where)
 {
-    Scratch *s = scratch();
-    if (!s) return -1;
-    if (threads > MAX_THREADS) threads = MAX_THREADS;
-    if (threads < 1) threads = 1;
-    Region r = {.idx = idx, .width = width};
-    if (region_prepare(&r, s, n, threads) < 0) return -1;
+    Region r = *rp;
+    int64_t width = r.width;
     RowBound *order = malloc((size_t)r.h * sizeof(RowBound));
-    if (!order) return -1;
-    r.order = order;
-    parallel(part_bounds, &r, r.h, threads);
+    if (!order || coarse_bounds(&r, order) < 0) {
+        free(order);
+        return -1;
+    }
     qsort(order, (size_t)r.h, sizeof(RowBound), by_bound);
     *best = 0.0f;
     *where = -1;
     for (int64_t i = 0; i < r.h; i++) {
-        if (order[i].bound == 0 || root(order[i].bound) < *best) break;
+        if (order[i].bound < *best) break;
         int64_t y = order[i].row;
-        rows((int)r.w, r.g, (int)y, (int)y + 1, r.vs, r.zs);
+        rows((int)r.w, r.g, (int)y, (int)y + 1, r.vs, r.zs, r.rec, NULL);
         const int32_t *gr = r.g + y * r.w;
         int64_t base = (r.y0 + y) * width + r.x0;
         for (int64_t x = 0; x < r.w; x++) {
@@ -471,6 +584,33 @@ static int region_max_of(const int64_t *idx, Py_ssize_t n, int64_t width, const 
     }
     free(order);
     return 0;
+}
+
+static int region_max_of(const int64_t *idx, Py_ssize_t n, int64_t width, const int64_t *ex,
+                         Py_ssize_t n_ex, int threads, float *best, int64_t *where)
+{
+    Scratch *s = scratch();
+    if (!s) return -1;
+    if (threads > MAX_THREADS) threads = MAX_THREADS;
+    if (threads < 1) threads = 1;
+    Region r = {.idx = idx, .width = width, .n = n};
+    if (region_prepare(&r, s, n, threads) < 0) return -1;
+    return max_of_prepared(&r, ex, n_ex, best, where);
+}
+
+/* The same for a region given as a mask over an h x w box whose top-left pixel is (y0, x0) in
+   an image of the given width. */
+static int box_max_of(const uint8_t *mask, int64_t h, int64_t w, int64_t y0, int64_t x0,
+                      int64_t width, const int64_t *ex, Py_ssize_t n_ex, int threads,
+                      float *best, int64_t *where)
+{
+    Scratch *s = scratch();
+    if (!s) return -1;
+    if (threads > MAX_THREADS) threads = MAX_THREADS;
+    if (threads < 1) threads = 1;
+    Region r = {.width = width, .y0 = y0, .x0 = x0};
+    if (region_prepare_box(&r, s, mask, h, w, threads) < 0) return -1;
+    return max_of_prepared(&r, ex, n_ex, best, where);
 }
 
 /* run_bound(idx, width) -> the largest distance any pixel of the region can have without
@@ -561,6 +701,110 @@ done:
     PyBuffer_Release(&ib);
     PyBuffer_Release(&ob);
     return result;
+}
+
+/* The regions below are given as a mask over a box instead of flat indices: a C-contiguous
+   uint8/bool array of rows of w pixels, any box that holds the whole region (the distances do
+   not depend on it), whose top-left pixel is (y0, x0) in an image of the given width. */
+static int box_shape(const Py_buffer *mb, Py_ssize_t w, Py_ssize_t *h, const char *who)
+{
+    if (w <= 0 || mb->len % w) {
+        PyErr_Format(PyExc_ValueError, "%s: the mask must hold whole rows of w pixels", who);
+        return -1;
+    }
+    *h = mb->len / w;
+    return 0;
+}
+
+/* region_box(mask, w, out, threads=1): region() of a box mask; out (float32) receives the
+   distances of its non-zero pixels in row-major order and must hold exactly one per pixel. */
+static PyObject *region_box(PyObject *self, PyObject *args)
+{
+    Py_buffer mb, ob;
+    Py_ssize_t w, h;
+    int threads = 1;
+    if (!PyArg_ParseTuple(args, "y*nw*|i", &mb, &w, &ob, &threads))
+        return NULL;
+    PyObject *result = NULL;
+    if (box_shape(&mb, w, &h, "region_box") < 0) goto done;
+    int64_t n = 0;
+    Py_BEGIN_ALLOW_THREADS
+    n = count_box(mb.buf, (int64_t)mb.len);
+    Py_END_ALLOW_THREADS
+    if (ob.len != n * (Py_ssize_t)sizeof(float)) {
+        PyErr_SetString(PyExc_ValueError, "region_box: out must hold one float32 per pixel");
+        goto done;
+    }
+    int failed = 0;
+    if (n > 0) {
+        Py_BEGIN_ALLOW_THREADS
+        failed = box_distances(mb.buf, h, w, (float *)ob.buf, threads);
+        Py_END_ALLOW_THREADS
+    }
+    if (failed) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&mb);
+    PyBuffer_Release(&ob);
+    return result;
+}
+
+/* region_max_box(mask, w, y0, x0, width, excluded, threads=1): region_max() of a box mask. */
+static PyObject *region_max_box(PyObject *self, PyObject *args)
+{
+    Py_buffer mb, eb;
+    Py_ssize_t w, h, y0, x0, width;
+    int threads = 1;
+    if (!PyArg_ParseTuple(args, "y*nnnny*|i", &mb, &w, &y0, &x0, &width, &eb, &threads))
+        return NULL;
+    PyObject *result = NULL;
+    if (box_shape(&mb, w, &h, "region_max_box") < 0) goto done;
+    float best = 0.0f;
+    int64_t where = -1;
+    int failed = 0;
+    if (h > 0 && width > 0) {
+        Py_BEGIN_ALLOW_THREADS
+        failed = box_max_of(mb.buf, h, w, y0, x0, width, (const int64_t *)eb.buf,
+                            eb.len / (Py_ssize_t)sizeof(int64_t), threads, &best, &where);
+        Py_END_ALLOW_THREADS
+    }
+    if (failed) PyErr_NoMemory();
+    else result = Py_BuildValue("dL", (double)best, (long long)where);
+done:
+    PyBuffer_Release(&mb);
+    PyBuffer_Release(&eb);
+    return result;
+}
+
+/* run_bound_box(mask, w): run_bound() of a box mask. */
+static PyObject *run_bound_box(PyObject *self, PyObject *args)
+{
+    Py_buffer mb;
+    Py_ssize_t w, h;
+    if (!PyArg_ParseTuple(args, "y*n", &mb, &w))
+        return NULL;
+    if (box_shape(&mb, w, &h, "run_bound_box") < 0) {
+        PyBuffer_Release(&mb);
+        return NULL;
+    }
+    const uint8_t *m = mb.buf;
+    int64_t longest = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t y = 0; y < h; y++) {
+        const uint8_t *row = m + y * w;
+        int64_t run = 0;
+        for (Py_ssize_t x = 0; x < w; x++) {
+            run = row[x] ? run + 1 : 0;
+            longest = run > longest ? run : longest;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&mb);
+    return PyLong_FromLongLong((long long)((longest + 1) / 2));
 }
 
 /* indices(mask, w, y0, x0, width, out): mask = a C-contiguous uint8/bool array of rows of w
@@ -687,27 +931,34 @@ static float value_of(uint32_t k)
 
 static uint32_t slot_of(uint32_t key) { return (key * 2654435761u) >> (32 - TABLE_BITS); }
 
-/* Count the n keys of s->a in the table; the number of distinct keys, or 0 when there are
-   more than TABLE / 2 (then the caller sorts). */
+/* Count the n keys of s->a in the table (key and count side by side, one cache line per
+   probe; a key equal to the one before goes straight to its slot, as neighbouring pixels often
+   hold the same value); the number of distinct keys, or 0 when there are more than TABLE / 2
+   (then the caller sorts). */
 static size_t count_distinct(Scratch *s, size_t n)
 {
-    if (!s->keys) {
-        s->keys = malloc(TABLE * sizeof(uint32_t));
-        s->counts = malloc(TABLE * sizeof(uint32_t));
-        if (!s->keys || !s->counts) return 0;
+    if (!s->table) {
+        s->table = malloc(TABLE * sizeof(Slot));
+        if (!s->table) return 0;
     }
-    uint32_t *keys = s->keys, *counts = s->counts;
-    memset(keys, 0xff, TABLE * sizeof(uint32_t));
+    Slot *table = s->table;
+    for (uint32_t j = 0; j < TABLE; j++) table[j] = (Slot){EMPTY, 0};
     size_t distinct = 0;
+    uint32_t last = EMPTY;
+    Slot *at = table;
     for (size_t i = 0; i < n; i++) {
-        uint32_t k = s->a[i], j = slot_of(k);
-        while (keys[j] != k && keys[j] != EMPTY) j = (j + 1) & (TABLE - 1);
-        if (keys[j] == EMPTY) {
-            if (++distinct > TABLE / 2) return 0;
-            keys[j] = k;
-            counts[j] = 0;
+        uint32_t k = s->a[i];
+        if (k != last) {
+            uint32_t j = slot_of(k);
+            while (table[j].key != k && table[j].key != EMPTY) j = (j + 1) & (TABLE - 1);
+            if (table[j].key == EMPTY) {
+                if (++distinct > TABLE / 2) return 0;
+                table[j].key = k;
+            }
+            at = table + j;
+            last = k;
         }
-        counts[j]++;
+        at->count++;
     }
     return distinct;
 }
@@ -715,8 +966,8 @@ static size_t count_distinct(Scratch *s, size_t n)
 static uint32_t count_of(const Scratch *s, uint32_t k)
 {
     uint32_t j = slot_of(k);
-    while (s->keys[j] != k) j = (j + 1) & (TABLE - 1);
-    return s->counts[j];
+    while (s->table[j].key != k) j = (j + 1) & (TABLE - 1);
+    return s->table[j].count;
 }
 
 /* Thresholds of group (1-based) of n_groups over the n keys in s->a (destroyed): 0, or -1
@@ -727,7 +978,7 @@ static int thresholds_of(Scratch *s, size_t n, long group, long n_groups, float 
     if (!distinct) return -1;
     size_t d = 0;
     for (uint32_t j = 0; j < TABLE; j++)
-        if (s->keys[j] != EMPTY) s->a[d++] = s->keys[j];
+        if (s->table[j].key != EMPTY) s->a[d++] = s->table[j].key;
     uint32_t *sorted;
     radix_sort(s->a, s->b, distinct, &sorted);
     float *c = s->c, acc = 0.0f; /* c[i]: the sum after the last copy of value i */
@@ -845,6 +1096,9 @@ static PyMethodDef methods[] = {
     {"region", region, METH_VARARGS, "Exact distances of a region's pixels (flat indices)."},
     {"region_max", region_max, METH_VARARGS, "A region's largest distance and where it is."},
     {"run_bound", run_bound, METH_VARARGS, "An upper bound of a region's distances."},
+    {"region_box", region_box, METH_VARARGS, "region() of a region given as a box mask."},
+    {"region_max_box", region_max_box, METH_VARARGS, "region_max() of a box mask."},
+    {"run_bound_box", run_bound_box, METH_VARARGS, "run_bound() of a box mask."},
     {"indices", indices, METH_VARARGS, "Flat image indices of a box mask's non-zero pixels."},
     {"thresholds", thresholds, METH_VARARGS, "Clicking-group thresholds of float32 values."},
     {"slice_total", slice_total, METH_VARARGS, "Count and sum of a clicking group's slice."},

@@ -3,9 +3,10 @@
 Everything here is exact to the RClicks / RITM reference and fast on large images:
 
 * an error region is kept sparse: its pixels' flat indices in row-major order and their
-  distances; the distance transform runs on the region's bounding box plus a one-pixel zero
-  ring (the same as on the padded image: a ring pixel is at least as close as anything beyond
-  the box), in exact integer arithmetic (``rclicks/_edt.c``);
+  distances (or, for a prediction's false negatives, its mask over the object's box, with the
+  indices made only when asked for); the distance transform runs on a box holding the region
+  plus a one-pixel zero ring (the same as on the padded image: a ring pixel is at least as
+  close as anything beyond the box), in exact integer arithmetic (``rclicks/_edt.c``);
 * clicking groups sort only the non-zero weights, which leaves every threshold and the kept
   set unchanged (zeros add nothing to a cumulative sum and are never sampled);
 * all trajectories in the same state share the work (see :mod:`rclicks.engine`).
@@ -100,9 +101,10 @@ class Target:
         """The error regions of the empty prediction: FN = the object, no FP."""
         return self.gt_idx, np.zeros(0, dtype=np.int64)
 
-    def evaluate(self, pred: np.ndarray) -> tuple[float, tuple[np.ndarray, np.ndarray]]:
-        """IoU of ``pred`` (bool H×W) and the flat indices of its FN and FP pixels.
-        ``pred`` is consumed (overwritten)."""
+    def evaluate(self, pred: np.ndarray) -> tuple[float, tuple[BoxRegion, np.ndarray]]:
+        """IoU of ``pred`` (bool H×W) and its error regions for :func:`distances_of`: the FN
+        pixels as their mask over the object's box, the FP pixels as flat indices. ``pred`` is
+        consumed (overwritten)."""
         if self.valid is not None:
             pred = pred & self.valid
         y0, y1, x0, x1 = self.box
@@ -112,13 +114,39 @@ class Target:
         pred_count = int(np.count_nonzero(pred))
         union = self.count + pred_count - inter
         iou = inter / union if union else float("nan")
-        fn = _box_indices(missed, self.count - inter, y0, x0, self.shape[1])
+        fn = BoxRegion(missed, y0, x0, self.count - inter)
         if pred_count == inter:
             fp = np.zeros(0, dtype=np.int64)
         else:
             p &= self.outside_crop  # what is left of pred is outside the object
-            fp = np.flatnonzero(pred)
-        return iou, (fn.astype(np.int64, copy=False), fp.astype(np.int64, copy=False))
+            fp = _box_indices(np.ascontiguousarray(pred), pred_count - inter, 0, 0, self.shape[1])
+        return iou, (fn, fp)
+
+
+class BoxRegion:
+    """A region given as its mask over a box of the image: ``mask`` (bool, C-contiguous) covers
+    the rows ``y0 ..`` and columns ``x0 ..`` and holds ``count`` true pixels. Any box that holds
+    the region will do: the distances do not depend on it."""
+
+    __slots__ = ("mask", "y0", "x0", "count")
+
+    def __init__(self, mask: np.ndarray, y0: int, x0: int, count: int) -> None:
+        self.mask = np.ascontiguousarray(mask, dtype=bool)
+        self.y0, self.x0, self.count = int(y0), int(x0), int(count)
+
+    def indices(self, width: int) -> np.ndarray:
+        """The region's flat indices (int64, ascending) in an image ``width`` wide."""
+        return _box_indices(self.mask, self.count, self.y0, self.x0, width)
+
+    def holds(self, flat: np.ndarray, width: int) -> np.ndarray:
+        """Which of the flat indices ``flat`` lie in the region (bool, aligned with ``flat``)."""
+        y = flat // width - self.y0
+        x = flat % width - self.x0
+        h, w = self.mask.shape
+        inside = (y >= 0) & (y < h) & (x >= 0) & (x < w)
+        out = np.zeros(flat.shape, dtype=bool)
+        out[inside] = self.mask[y[inside], x[inside]]
+        return out
 
 
 def _box_indices(mask: np.ndarray, count: int, y0: int, x0: int, width: int) -> np.ndarray:
@@ -144,35 +172,51 @@ class DistanceMap:
     ``DistanceMap(shape, idx)`` without ``dist`` computes it on first use: the side rule and
     the baseline click need only :meth:`max` and :meth:`first_argmax`, which the C transform
     finds without the whole map (``threads``: how many threads a large transform may use).
-    Either way the values are the same.
+    ``DistanceMap(shape, None, box=BoxRegion(...))`` is the region given as a mask over a
+    box, whose indices are made only when asked for. Either way the values are the same.
     """
 
     def __init__(
         self,
         shape: tuple[int, int],
-        idx: np.ndarray,
+        idx: np.ndarray | None,
         dist: np.ndarray | None = None,
         _max: float | None = None,
         *,
         threads: int = 1,
-        zeroed: np.ndarray | None = None,
+        excluded: np.ndarray | None = None,
         base: DistanceMap | None = None,
+        box: BoxRegion | None = None,
     ) -> None:
+        if idx is None and box is None:
+            raise ValueError("DistanceMap needs the region's indices or its box mask")
         self.shape = (int(shape[0]), int(shape[1]))
-        self.idx = idx
+        self._idx = idx
+        self._box = box
         self._dist = dist
         self._max = _max
         self._where: int | None = None  # flat index of the first maximum, once known
         self._bound: float | None = None
         self._threads = threads
-        self._zeroed = zeroed  # positions in idx that hold 0 (clicked), with ``base``
-        self._base = base
+        self._excluded = excluded  # flat indices (ascending) of the pixels zeroed (clicked)
+        self._base = base  # the map they are zeroed in
         self._lock = threading.RLock()
         if dist is None and base is None and _edt is None:
-            self._dist = _full_distances(idx, self.shape, threads)
+            self._dist = _full_distances(self.idx, self.shape, threads)
 
     def __repr__(self) -> str:
         return f"DistanceMap(shape={self.shape}, size={self.size})"
+
+    @property
+    def idx(self) -> np.ndarray:
+        if self._idx is None:
+            with self._lock:
+                if self._idx is None:
+                    if self._base is not None:
+                        self._idx = self._base.idx
+                    else:
+                        self._idx = self._box.indices(self.shape[1])  # type: ignore[union-attr]
+        return self._idx
 
     @property
     def dist(self) -> np.ndarray:
@@ -180,46 +224,72 @@ class DistanceMap:
             with self._lock:
                 if self._dist is None:
                     if self._base is None:
-                        self._dist = _full_distances(self.idx, self.shape, self._threads)
+                        self._dist = self._distances()
                     else:
                         dist = self._base.dist.copy()
-                        dist[self._zeroed] = 0.0
+                        dist[np.searchsorted(self.idx, self._excluded)] = 0.0
                         self._dist = dist
         return self._dist
 
+    def _distances(self) -> np.ndarray:
+        box = self._box
+        if box is None or _edt is None:
+            return _full_distances(self.idx, self.shape, self._threads)
+        out = np.empty(box.count, dtype=np.float32)
+        threads = self._threads if box.count >= _SPLIT_PIXELS else 1
+        _edt.region_box(box.mask, box.mask.shape[1], out, threads)
+        return out
+
     @property
     def size(self) -> int:
-        return int(self.idx.size)
+        return int(self._idx.size) if self._idx is not None else self._box.count  # type: ignore[union-attr]
+
+    def _flat(self, clicks: Sequence[Click] | np.ndarray) -> np.ndarray:
+        if isinstance(clicks, np.ndarray):
+            return clicks.astype(np.int64, copy=False)
+        w = self.shape[1]
+        return np.array([c.y * w + c.x for c in clicks], dtype=np.int64)
 
     def positions(self, clicks: Sequence[Click] | np.ndarray) -> np.ndarray:
         """Indices into ``idx`` of the clicked pixels that lie in the region (``clicks`` may
         also be an array of flat indices)."""
-        if len(clicks) == 0 or self.idx.size == 0:
+        if len(clicks) == 0 or self.size == 0:
             return np.zeros(0, dtype=np.intp)
-        if isinstance(clicks, np.ndarray):
-            flat = clicks
-        else:
-            w = self.shape[1]
-            flat = np.array([c.y * w + c.x for c in clicks], dtype=self.idx.dtype)
+        flat = self._flat(clicks)
         j = np.searchsorted(self.idx, flat)
         ok = j < self.idx.size
         j, flat = j[ok], flat[ok]
         return j[self.idx[j] == flat]
 
+    def _inside(self, flat: np.ndarray) -> np.ndarray:
+        """The flat indices of ``flat`` that lie in the region, ascending and distinct."""
+        known = self._idx if self._idx is not None else getattr(self._base, "_idx", None)
+        if known is None:  # the box mask answers without the indices
+            flat = flat[self._box.holds(flat, self.shape[1])]  # type: ignore[union-attr]
+        else:
+            j = np.searchsorted(known, flat)
+            ok = j < known.size
+            flat = flat[ok][known[j[ok]] == flat[ok]]
+        return np.unique(flat)
+
     def zero_at(self, clicks: Sequence[Click] | np.ndarray) -> DistanceMap:
         """The map with the clicked pixels set to 0 (the "not yet clicked" rule). Returns
         ``self`` when no click lies in the region."""
-        j = np.unique(self.positions(clicks))  # ascending, as the C search requires
-        if j.size == 0:
+        if len(clicks) == 0 or self.size == 0:
+            return self
+        ex = self._inside(self._flat(clicks))
+        if ex.size == 0:
             return self
         base = self._base or self
-        if self._zeroed is not None:
-            j = np.union1d(self._zeroed, j)
-        out = DistanceMap(self.shape, self.idx, zeroed=j, base=base)
+        if self._excluded is not None:
+            ex = np.union1d(self._excluded, ex)
+        out = DistanceMap(
+            self.shape, base._idx, threads=base._threads, excluded=ex, base=base, box=base._box
+        )
         out._bound = base._bound if base._max is None else base._max  # zeros lower no bound
         if self._dist is not None or base._dist is not None:
             out.dist  # noqa: B018 - the values are at hand: zero them now
-        elif base._where is not None and not np.isin(base._where, self.idx[j]):
+        elif base._where is not None and not np.isin(base._where, ex):
             # zeroing pixels other than the first maximum leaves it the first maximum
             out._max, out._where = base._max, base._where
         return out
@@ -233,11 +303,18 @@ class DistanceMap:
         with self._lock:
             if self._known():
                 return
-            if self.idx.size == 0:
+            if self.size == 0:
                 self._max, self._where = 0.0, None
             elif self._dist is None and _edt is not None:  # the pruned search in C
-                excluded = self.idx[self._zeroed] if self._zeroed is not None else _NO_PIXELS
-                best, where = _edt.region_max(self.idx, self.shape[1], excluded, self._threads)
+                excluded = self._excluded if self._excluded is not None else _NO_PIXELS
+                box = self._box
+                if box is not None:
+                    best, where = _edt.region_max_box(
+                        box.mask, box.mask.shape[1], box.y0, box.x0, self.shape[1], excluded,
+                        self._threads,
+                    )  # fmt: skip
+                else:
+                    best, where = _edt.region_max(self.idx, self.shape[1], excluded, self._threads)
                 self._max, self._where = best, (where if where >= 0 else None)
             else:
                 dist = self.dist
@@ -249,10 +326,14 @@ class DistanceMap:
         longest run of the region's pixels along a row)."""
         if self._max is not None:
             return self._max
-        if self._dist is not None or _edt is None or self.idx.size == 0:
+        if self._dist is not None or _edt is None or self.size == 0:
             return self.max()
         if self._bound is None:
-            self._bound = float(_edt.run_bound(self.idx, self.shape[1]))
+            box = self._box
+            if box is not None:
+                self._bound = float(_edt.run_bound_box(box.mask, box.mask.shape[1]))
+            else:
+                self._bound = float(_edt.run_bound(self.idx, self.shape[1]))
         return self._bound
 
     def max(self) -> float:
@@ -268,9 +349,14 @@ class DistanceMap:
         return y, x
 
     def mask(self) -> np.ndarray:
-        out = np.zeros(self.shape[0] * self.shape[1], dtype=bool)
-        out[self.idx] = True
-        return out.reshape(self.shape)
+        out = np.zeros(self.shape, dtype=bool)
+        box = self._box
+        if box is not None:
+            h, w = box.mask.shape
+            out[box.y0 : box.y0 + h, box.x0 : box.x0 + w] = box.mask
+            return out
+        out.reshape(-1)[self.idx] = True
+        return out
 
     def dense(self) -> np.ndarray:
         out = np.zeros(self.shape[0] * self.shape[1], dtype=np.float32)
@@ -306,14 +392,20 @@ def distance_of(idx: np.ndarray, shape: tuple[int, int], threads: int = 1) -> Di
 
 
 def distances_of(
-    regions: Sequence[np.ndarray], shape: tuple[int, int], threads: int = 1
+    regions: Sequence[np.ndarray | BoxRegion], shape: tuple[int, int], threads: int = 1
 ) -> list[DistanceMap]:
-    """:func:`distance_of` for several regions (e.g. the false negatives and positives). The
-    maps compute their values on first use."""
+    """:func:`distance_of` for several regions (e.g. the false negatives and positives), each
+    given by its flat indices or as a :class:`BoxRegion`. The maps compute their values on
+    first use."""
     shape = (int(shape[0]), int(shape[1]))
     out = []
-    for idx in regions:
-        idx = np.ascontiguousarray(idx, dtype=np.int64)
+    for region in regions:
+        if isinstance(region, BoxRegion):
+            if region.count:
+                out.append(DistanceMap(shape, None, threads=threads, box=region))
+                continue
+            region = np.zeros(0, dtype=np.int64)
+        idx = np.ascontiguousarray(region, dtype=np.int64)
         if idx.size == 0:
             out.append(DistanceMap(shape, idx, np.zeros(0, np.float32), 0.0))
         else:
