@@ -16,11 +16,12 @@ Cost per extra click = the difference of (wall time − the model seconds rclick
 click counts: process start, imports, data loading and summaries cancel out. Cases:
 ``baseline`` (``--simulator baseline``: one trajectory per instance, 8 images) and ``distance``
 (the default: baseline + 10 clicking groups, 2 images), so that both have some 150–400 extra
-clicks. Each case runs ``--repeats`` times alternating with the ``--before`` revision
-(default: the last commit before the speed work of issue 16), built in a temporary git
-worktree; the medians and the ratio are printed, and the rows of both revisions are compared
-(they must be identical apart from ``seconds``). The step threads are the default (the CPUs of
-the machine); ``RCLICKS_THREADS=1`` measures one.
+clicks. Each case runs ``--repeats`` times alternating with each ``--before`` revision
+(default: the last commit before the speed work of issue 16; give the option again for more),
+each built in a temporary git worktree; the medians and the ratios are printed, and the rows
+of every revision are compared with today's (they must be identical apart from
+``seconds``). The step threads are the default (the CPUs of the machine);
+``RCLICKS_THREADS=1`` measures one.
 
 A measurement script, not a test: it asserts nothing about timings.
 """
@@ -75,7 +76,7 @@ def plugin_site(root: Path) -> Path:
 
 def worktree(rev: str, root: Path) -> Path:
     """``rev`` checked out in a git worktree with its C extension built in place."""
-    path = root / "before"
+    path = root / f"before-{rev[:12]}"
     subprocess.run(["git", "-C", str(REPO), "worktree", "add", "-q", "--detach", str(path), rev],
                    check=True)  # fmt: skip
     subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=path,
@@ -107,18 +108,23 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--scale", type=float, default=1.0, help="× the images of each case")
-    ap.add_argument("--before", default=BEFORE, help="the revision to compare with ('' = none)")
+    ap.add_argument(
+        "--before",
+        action="append",
+        help=f"a revision to compare with (default {BEFORE[:12]}; '' = none)",
+    )
     ap.add_argument("--case", choices=[*CASES, "all"], default="all")
     args = ap.parse_args()
     cases = list(CASES) if args.case == "all" else [args.case]
+    befores = [r for r in (args.before if args.before is not None else [BEFORE]) if r]
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
         images = {c: max(1, round(n * args.scale)) for c, n in IMAGES.items()}
         data = write_dataset(t / "hard", max(images[c] for c in cases))
         site = plugin_site(t / "site")
         trees: dict[str, Path | None] = {"now": None}
-        if args.before:
-            trees["before"] = worktree(args.before, t)
+        for rev in befores:
+            trees[rev[:12]] = worktree(rev, t)
         try:
             per_click: dict[tuple[str, str], list[float]] = {}
             rows: dict[tuple[str, str], pd.DataFrame] = {}
@@ -138,22 +144,25 @@ def main() -> None:
                                 rows[(case, label)] = r.drop(columns=["seconds"])
                         ms = (cost[LONG] - cost[SHORT]) / (count[LONG] - count[SHORT]) * 1e3
                         per_click.setdefault((case, label), []).append(ms)
-                        print(f"  repeat {rep + 1} {case:8s} {label:6s} {ms:6.2f} ms per click "
+                        print(f"  repeat {rep + 1} {case:8s} {label:12s} {ms:6.2f} ms per click "
                               f"({count[LONG] - count[SHORT]} extra)", flush=True)  # fmt: skip
         finally:
-            if args.before:
-                subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force",
-                                str(t / "before")], check=False)  # fmt: skip
+            for tree in trees.values():
+                if tree is not None:
+                    subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force",
+                                    str(tree)], check=False)  # fmt: skip
     print("\nhard case: 2048×1536 images, one 1.1 Mpx object each, disks of r 150;",
           ", ".join(f"{c} on {images[c]} images" for c in cases))  # fmt: skip
     print("toolkit cost per extra click (wall − model seconds), median of", args.repeats)
     for case in cases:
         now = statistics.median(per_click[(case, "now")])
         line = f"  {case:8s} now {now:6.2f} ms"
-        if args.before:
-            before = statistics.median(per_click[(case, "before")])
-            same = rows[(case, "now")].equals(rows[(case, "before")])
-            line += f"   before {before:6.2f} ms   ×{before / now:4.2f}   rows identical: {same}"
+        for label in trees:
+            if label == "now":
+                continue
+            before = statistics.median(per_click[(case, label)])
+            same = rows[(case, "now")].equals(rows[(case, label)])
+            line += f"   {label} {before:6.2f} ms ×{before / now:4.2f} (rows identical: {same})"
         print(line)
 
 

@@ -527,7 +527,7 @@ class StageTimer:
         (trajectories, "distances_of"),
         (trajectories, "click_side"),
         (trajectories, "densities"),
-        (clicks, "pick"),
+        (clicks, "pick_position"),
         (trajectories, "predict_all"),
         (trajectories, "as_prob"),
         (Target, "evaluate"),
@@ -692,7 +692,7 @@ def part_b(args) -> None:
         ("distances_of (exact distances of FN and FP regions)", stages["distances_of"]),
         ("click_side (clicked pixels zeroed + side rule)", stages["click_side"]),
         ("densities (simulator density at the regions)", stages["densities"]),
-        ("pick (group slice + sampling)", stages["pick"]),
+        ("pick (group slice + sampling)", stages["pick_position"]),
         ("predict_all minus model time (engine's batching glue)", predict_overhead),
         ("as_prob (shape check)", stages["as_prob"]),
     ]

@@ -780,6 +780,32 @@ done:
     return result;
 }
 
+/* row_counts(mask, w, out): out (int64, one per row) receives how many non-zero pixels each
+   row of the box mask holds. */
+static PyObject *row_counts(PyObject *self, PyObject *args)
+{
+    Py_buffer mb, ob;
+    Py_ssize_t w, h;
+    if (!PyArg_ParseTuple(args, "y*nw*", &mb, &w, &ob))
+        return NULL;
+    PyObject *result = NULL;
+    if (box_shape(&mb, w, &h, "row_counts") < 0) goto done;
+    if (ob.len != h * (Py_ssize_t)sizeof(int64_t)) {
+        PyErr_SetString(PyExc_ValueError, "row_counts: out must hold one int64 per row");
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t y = 0; y < h; y++)
+        ((int64_t *)ob.buf)[y] = count_box((const uint8_t *)mb.buf + y * w, w);
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&mb);
+    PyBuffer_Release(&ob);
+    return result;
+}
+
 /* run_bound_box(mask, w): run_bound() of a box mask. */
 static PyObject *run_bound_box(PyObject *self, PyObject *args)
 {
@@ -931,9 +957,8 @@ static float value_of(uint32_t k)
 
 static uint32_t slot_of(uint32_t key) { return (key * 2654435761u) >> (32 - TABLE_BITS); }
 
-/* Count the n keys of s->a in the table (key and count side by side, one cache line per
-   probe; a key equal to the one before goes straight to its slot, as neighbouring pixels often
-   hold the same value); the number of distinct keys, or 0 when there are more than TABLE / 2
+/* Count the n keys of s->a in the table (key and count side by side: one cache line per
+   probe); the number of distinct keys, or 0 when there are more than TABLE / 2
    (then the caller sorts). */
 static size_t count_distinct(Scratch *s, size_t n)
 {
@@ -944,21 +969,14 @@ static size_t count_distinct(Scratch *s, size_t n)
     Slot *table = s->table;
     for (uint32_t j = 0; j < TABLE; j++) table[j] = (Slot){EMPTY, 0};
     size_t distinct = 0;
-    uint32_t last = EMPTY;
-    Slot *at = table;
     for (size_t i = 0; i < n; i++) {
-        uint32_t k = s->a[i];
-        if (k != last) {
-            uint32_t j = slot_of(k);
-            while (table[j].key != k && table[j].key != EMPTY) j = (j + 1) & (TABLE - 1);
-            if (table[j].key == EMPTY) {
-                if (++distinct > TABLE / 2) return 0;
-                table[j].key = k;
-            }
-            at = table + j;
-            last = k;
+        uint32_t k = s->a[i], j = slot_of(k);
+        while (table[j].key != k && table[j].key != EMPTY) j = (j + 1) & (TABLE - 1);
+        if (table[j].key == EMPTY) {
+            if (++distinct > TABLE / 2) return 0;
+            table[j].key = k;
         }
-        at->count++;
+        table[j].count++;
     }
     return distinct;
 }
@@ -968,6 +986,45 @@ static uint32_t count_of(const Scratch *s, uint32_t k)
     uint32_t j = slot_of(k);
     while (s->table[j].key != k) j = (j + 1) & (TABLE - 1);
     return s->table[j].count;
+}
+
+/* acc after m float32 additions acc += x, one at a time (round to nearest, ties to even), in
+   far fewer steps: inside one binade [2^(e-1), 2^e) of acc, where the grid step u is fixed,
+   every addition whose exact sum stays a step below 2^e adds the same multiple of u, the
+   nearest to x, or, when x sits exactly half-way (a tie), the one that leaves acc an even
+   multiple of u, which it is from the first tie on. Three single additions inside the binade
+   show that increment; the whole numbers of steps that stay inside are then taken at once
+   (exact: every value is a whole number of u below 2^24 u). acc >= 0 and x > 0 finite. */
+static float add_copies(float acc, float x, uint32_t m)
+{
+    while (m) {
+        if (m < 64 || !(acc >= x) || !(acc >= 1e-30f) || !isfinite(acc)) {
+            acc += x;
+            m--;
+            continue;
+        }
+        int e;
+        frexpf(acc, &e); /* acc in [2^(e-1), 2^e) */
+        double top = ldexp(1.0, e);
+        float b = acc + x, c = b + x, d = c + x;
+        m -= 3;
+        acc = d;
+        if (!((double)d < top)) continue; /* the binade ends here: on one by one */
+        double u = ldexp(1.0, e - 24);
+        double ad = (double)d / u, step = ((double)d - (double)c) / u; /* whole numbers */
+        if (step == 0.0) return acc; /* x is lost against acc: nothing changes any more */
+        /* an addition from a (in steps u) stays inside while a + x / u + 1 <= 2^24 */
+        double room = ldexp(1.0, 24) - 1.0 - (double)x / u - ad;
+        if (room < 0.0) continue;
+        double k = floor(room / step);
+        while (k > 0.0 && k * step > room) k -= 1.0;
+        while ((k + 1.0) * step <= room) k += 1.0;
+        k += 1.0; /* the additions from ad, ad + step, ..., ad + (k - 1) step */
+        if (k > (double)m) k = (double)m;
+        acc = (float)((ad + k * step) * u);
+        m -= (uint32_t)k;
+    }
+    return acc;
 }
 
 /* Thresholds of group (1-based) of n_groups over the n keys in s->a (destroyed): 0, or -1
@@ -984,7 +1041,7 @@ static int thresholds_of(Scratch *s, size_t n, long group, long n_groups, float 
     float *c = s->c, acc = 0.0f; /* c[i]: the sum after the last copy of value i */
     for (size_t i = 0; i < distinct; i++) {
         float x = value_of(sorted[i]);
-        for (uint32_t m = count_of(s, sorted[i]); m; m--) acc += x;
+        acc = add_copies(acc, x, count_of(s, sorted[i]));
         c[i] = acc;
     }
     double total = (double)c[distinct - 1];
@@ -998,6 +1055,21 @@ static int thresholds_of(Scratch *s, size_t n, long group, long n_groups, float 
     *lo = value_of(sorted[ilo]);
     *hi = value_of(sorted[ihi]);
     return 0;
+}
+
+/* add_copies(acc, x, m) -> acc after m float32 additions of x (see add_copies above; for the
+   tests, which compare it with NumPy's float32 cumsum). */
+static PyObject *py_add_copies(PyObject *self, PyObject *args)
+{
+    float acc, x;
+    unsigned long m;
+    if (!PyArg_ParseTuple(args, "ffk", &acc, &x, &m))
+        return NULL;
+    if (!(acc >= 0.0f) || !(x > 0.0f) || isinf(acc) || isinf(x) || m > UINT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "add_copies: acc >= 0 and x > 0 finite, m < 2^32");
+        return NULL;
+    }
+    return PyFloat_FromDouble((double)add_copies(acc, x, (uint32_t)m));
 }
 
 /* thresholds(values, group, n_groups, positive) -> (count, lo, hi), or None when the caller
@@ -1099,9 +1171,11 @@ static PyMethodDef methods[] = {
     {"region_box", region_box, METH_VARARGS, "region() of a region given as a box mask."},
     {"region_max_box", region_max_box, METH_VARARGS, "region_max() of a box mask."},
     {"run_bound_box", run_bound_box, METH_VARARGS, "run_bound() of a box mask."},
+    {"row_counts", row_counts, METH_VARARGS, "Non-zero pixels per row of a box mask."},
     {"indices", indices, METH_VARARGS, "Flat image indices of a box mask's non-zero pixels."},
     {"thresholds", thresholds, METH_VARARGS, "Clicking-group thresholds of float32 values."},
     {"slice_total", slice_total, METH_VARARGS, "Count and sum of a clicking group's slice."},
+    {"add_copies", py_add_copies, METH_VARARGS, "float32 acc after m additions of x."},
     {"group_draw", group_draw, METH_VARARGS, "The weight where the slice's running sum passes u."},
     {NULL, NULL, 0, NULL},
 };

@@ -200,6 +200,7 @@ class DistanceMap:
         self._threads = threads
         self._excluded = excluded  # flat indices (ascending) of the pixels zeroed (clicked)
         self._base = base  # the map they are zeroed in
+        self._starts: np.ndarray | None = None  # see _rows_before
         self._lock = threading.RLock()
         if dist is None and base is None and _edt is None:
             self._dist = _full_distances(self.idx, self.shape, threads)
@@ -227,7 +228,7 @@ class DistanceMap:
                         self._dist = self._distances()
                     else:
                         dist = self._base.dist.copy()
-                        dist[np.searchsorted(self.idx, self._excluded)] = 0.0
+                        dist[self._base.positions(self._excluded)] = 0.0
                         self._dist = dist
         return self._dist
 
@@ -250,12 +251,51 @@ class DistanceMap:
         w = self.shape[1]
         return np.array([c.y * w + c.x for c in clicks], dtype=np.int64)
 
+    def _rows_before(self) -> np.ndarray:
+        """For a box region without its indices: how many of its pixels precede each row of
+        the box (int64, one more entry than rows)."""
+        if self._starts is None:
+            with self._lock:
+                if self._starts is None:
+                    box = self._box
+                    counts = np.empty(box.mask.shape[0], dtype=np.int64)  # type: ignore[union-attr]
+                    _edt.row_counts(box.mask, box.mask.shape[1], counts)  # type: ignore[union-attr]
+                    starts = np.zeros(counts.size + 1, dtype=np.int64)
+                    np.cumsum(counts, out=starts[1:])
+                    self._starts = starts
+        return self._starts
+
+    def _by_mask(self) -> bool:
+        """Positions and flat indices come from the box mask (its indices are not made)."""
+        if self._base is not None:
+            return self._base._by_mask()
+        return self._idx is None and self._box is not None and _edt is not None
+
+    def flat_at(self, j: int) -> int:
+        """The flat index of the region's ``j``-th pixel (``idx[j]``)."""
+        if not self._by_mask():
+            return int(self.idx[j])
+        base = self._base or self
+        starts, box = base._rows_before(), base._box
+        y = int(np.searchsorted(starts, j, side="right")) - 1
+        x = int(np.flatnonzero(box.mask[y])[j - starts[y]])  # type: ignore[union-attr]
+        return (box.y0 + y) * self.shape[1] + box.x0 + x  # type: ignore[union-attr]
+
     def positions(self, clicks: Sequence[Click] | np.ndarray) -> np.ndarray:
         """Indices into ``idx`` of the clicked pixels that lie in the region (``clicks`` may
         also be an array of flat indices)."""
         if len(clicks) == 0 or self.size == 0:
             return np.zeros(0, dtype=np.intp)
         flat = self._flat(clicks)
+        if self._by_mask():
+            base = self._base or self
+            box = base._box
+            flat = flat[box.holds(flat, self.shape[1])]  # type: ignore[union-attr]
+            ys, xs = np.divmod(flat, self.shape[1])
+            ys, xs = ys - box.y0, xs - box.x0  # type: ignore[union-attr]
+            starts = base._rows_before()
+            ahead = [np.count_nonzero(box.mask[y, :x]) for y, x in zip(ys, xs)]  # type: ignore[union-attr]
+            return (starts[ys] + np.array(ahead, dtype=np.int64)).astype(np.intp)
         j = np.searchsorted(self.idx, flat)
         ok = j < self.idx.size
         j, flat = j[ok], flat[ok]
@@ -319,7 +359,7 @@ class DistanceMap:
             else:
                 dist = self.dist
                 j = int(np.argmax(dist))
-                self._max, self._where = float(dist[j]), int(self.idx[j])
+                self._max, self._where = float(dist[j]), self.flat_at(j)
 
     def bound(self) -> float:
         """An upper bound of :meth:`max`, cheap where the maximum is not known yet (half the
@@ -545,7 +585,8 @@ def group_support(weights: np.ndarray, group: int, n_groups: int = 10) -> np.nda
 def check_density(values: np.ndarray, who: str = "simulator") -> np.ndarray:
     """``values`` as float32, or ValueError when some are negative or not finite."""
     v = np.asarray(values, dtype=np.float32)
-    if not np.isfinite(v).all() or (v < 0).any():
+    # NaN fails the first test (min propagates it), +inf the second
+    if v.size and not (v.min() >= 0 and np.isfinite(v.max())):
         raise ValueError(f"{who} returned a density with negative or non-finite values")
     return v
 
@@ -562,6 +603,18 @@ def pick(
     inside the group's mass slice, or the first maximum when ``deterministic``; None when no
     positive weight is left. Uses exactly one ``rng.random()`` when it samples. ``weights``
     must be finite and non-negative (see :func:`check_density`)."""
+    j = pick_position(weights, rng, group, n_groups, deterministic)
+    return None if j is None else int(idx[j])
+
+
+def pick_position(
+    weights: np.ndarray,
+    rng: np.random.Generator,
+    group: int = 1,
+    n_groups: int = 1,
+    deterministic: bool = False,
+) -> int | None:
+    """:func:`pick` as a position into ``weights`` (not a flat index)."""
     w = np.ascontiguousarray(weights, dtype=np.float32)
     if _edt is not None and not deterministic:  # the steps below, in C (bit-identical)
         lo, hi = 0.0, np.inf
@@ -580,13 +633,13 @@ def pick(
         count, total = _edt.slice_total(w, lo, hi)
         if count == 0 or total <= 0:
             return None
-        return int(idx[_edt.group_draw(w, lo, hi, rng.random() * total)])
+        return int(_edt.group_draw(w, lo, hi, rng.random() * total))
     nz = np.flatnonzero(w)
     if nz.size == 0:
         return None
     vals = w[nz]
     if deterministic:
-        return int(idx[nz[int(np.argmax(vals))]])
+        return int(nz[int(np.argmax(vals))])
     if n_groups > 1:
         lo, hi = group_thresholds(vals, group, n_groups)
         keep = (vals >= lo) & (vals <= hi)
@@ -596,7 +649,7 @@ def pick(
         return None
     u = rng.random() * cs[-1]
     j = min(int(np.searchsorted(cs, u, side="right")), nz.size - 1)
-    return int(idx[nz[j]])
+    return int(nz[j])
 
 
 # -- the click step ----------------------------------------------------------------------------
@@ -683,7 +736,8 @@ def click_step(
         weights[region.positions(clicked)] = 0.0
         if not deterministic and rng is None:
             raise ValueError("click_step: a sampling simulator needs an rng")
-        flat = pick(region.idx, weights, rng, group, n_groups, deterministic)  # type: ignore[arg-type]
+        j = pick_position(weights, rng, group, n_groups, deterministic)  # type: ignore[arg-type]
+        flat = None if j is None else region.flat_at(j)
     if flat is None:
         y, x = side.distances.first_argmax()
     else:

@@ -20,6 +20,8 @@ def _weights(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
         return np.ones(n, np.float32)
     if kind == "continuous":  # too many distinct values for the table: sorted in NumPy
         return rng.random(n, dtype=np.float32) * 3
+    if kind == "integers":  # ties against the float32 grid once the sums pass 2^24
+        return rng.integers(1, 400, n).astype(np.float32)
     if kind == "with zeros":
         w = np.sqrt(rng.integers(1, 40_000, n).astype(np.float64)).astype(np.float32)
         w[rng.random(n) < 0.3] = 0.0
@@ -27,7 +29,7 @@ def _weights(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
     raise AssertionError(kind)
 
 
-KINDS = ["distances", "few", "uniform", "continuous", "with zeros"]
+KINDS = ["distances", "few", "uniform", "continuous", "integers", "with zeros"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -247,8 +249,12 @@ def test_a_distance_map_of_a_box_region_is_the_map_of_its_indices():
     np.testing.assert_array_equal(side.distances.dist, expected.distances.dist)
     np.testing.assert_array_equal(by_box.mask(), gt & ~pred)
     np.testing.assert_array_equal(by_box.positions(clicked), by_idx.positions(clicked))
+    for j in (0, 1, 17, fn_idx.size // 2, fn_idx.size - 1):
+        assert by_box.flat_at(j) == fn_idx[j]
     twice = side.distances.zero_at([Click(int(c % 120), int(c // 120), True) for c in clicked])
     assert twice.max() == side.distances.max()
+    assert by_box._idx is None  # positions, pixels and values all came from the mask
+    np.testing.assert_array_equal(by_box.idx, fn_idx)  # and the indices, when asked for
     with pytest.raises(ValueError, match="indices or its box mask"):
         DistanceMap(gt.shape, None)
 
@@ -266,3 +272,19 @@ def test_the_engine_without_the_c_extension_gives_the_same_rows(tmp_path, monkey
     fast = rows("c")
     monkeypatch.setattr(clicks, "_edt", None)
     assert rows("numpy").equals(fast)
+
+
+def test_many_float32_additions_at_once_equal_one_by_one():
+    """The clicking-group sums add each distinct value once per copy; taken many at a time
+    they must equal NumPy's float32 cumsum, ties to even included."""
+    rng = np.random.default_rng(8)
+    values = [7.0, 100.0, 0.5, 1.5, 7.25, 0.125, 2.0**-4, 3e-3]
+    values += [float(np.float32(np.sqrt(k))) for k in rng.integers(1, 250_000, 8)]
+    starts = [0.0, 3.0, 977.25, 2.0**24 - 3, 2.0**25 + 8, 3.1e8]
+    for x in values:
+        for acc in starts:
+            for m in (1, 9, 1000, 70_000):
+                series = np.full(m + 1, x, np.float32)
+                series[0] = acc
+                want = np.cumsum(series, dtype=np.float32)[-1]
+                assert np.float32(clicks._edt.add_copies(acc, x, m)) == want, (acc, x, m)

@@ -57,4 +57,8 @@ class DistanceSimulator:
         return self._shape(padded_distance(error_mask).dense())
 
     def region_density(self, image, gt_mask, region: DistanceMap) -> np.ndarray:
-        return self._shape(region.dist.copy())
+        if self.power != 1.0:
+            return self._shape(region.dist)
+        view = region.dist.view()  # the distances themselves, not a copy, and not writable
+        view.flags.writeable = False
+        return view
