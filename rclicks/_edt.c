@@ -691,12 +691,7 @@ static PyObject *region(PyObject *self, PyObject *args)
         failed = region_distances((const int64_t *)ib.buf, n, width, (float *)ob.buf, threads);
         Py_END_ALLOW_THREADS
     }
-    if (failed) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    result = Py_None;
-    Py_INCREF(result);
+    result = failed ? PyErr_NoMemory() : Py_NewRef(Py_None);
 done:
     PyBuffer_Release(&ib);
     PyBuffer_Release(&ob);
@@ -741,12 +736,7 @@ static PyObject *region_box(PyObject *self, PyObject *args)
         failed = box_distances(mb.buf, h, w, (float *)ob.buf, threads);
         Py_END_ALLOW_THREADS
     }
-    if (failed) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    result = Py_None;
-    Py_INCREF(result);
+    result = failed ? PyErr_NoMemory() : Py_NewRef(Py_None);
 done:
     PyBuffer_Release(&mb);
     PyBuffer_Release(&ob);
