@@ -289,7 +289,6 @@ static void parallel(part_fn fn, void *ctx, int64_t n, int threads)
    - (y - y0) * w. */
 typedef struct {
     const int64_t *idx;
-    int64_t n; /* how many indices */
     int64_t width, y0, x0, w, h;
     uint8_t *mask;
     int32_t *g, *vs;
@@ -448,25 +447,29 @@ static int region_finish(Region *r, int threads)
     return 0;
 }
 
+/* This thread's scratch (NULL when out of memory), with *threads brought into 1 .. MAX_THREADS. */
+static Scratch *scratch_for(int *threads)
+{
+    if (*threads > MAX_THREADS) *threads = MAX_THREADS;
+    if (*threads < 1) *threads = 1;
+    return scratch();
+}
+
 /* The distances of one region on `threads` threads; 0 on success, -1 when out of memory. */
 static int region_distances(const int64_t *idx, Py_ssize_t n, int64_t width, float *dist,
                             int threads)
 {
-    Scratch *s = scratch();
+    Scratch *s = scratch_for(&threads);
     if (!s) return -1;
-    if (threads > MAX_THREADS) threads = MAX_THREADS;
-    if (threads < 1) threads = 1;
-    Region r = {.idx = idx, .width = width, .dist = dist, .n = n};
+    Region r = {.idx = idx, .width = width, .dist = dist};
     if (region_prepare(&r, s, n, threads) < 0) return -1;
     return region_finish(&r, threads);
 }
 
 static int box_distances(const uint8_t *mask, int64_t h, int64_t w, float *dist, int threads)
 {
-    Scratch *s = scratch();
+    Scratch *s = scratch_for(&threads);
     if (!s) return -1;
-    if (threads > MAX_THREADS) threads = MAX_THREADS;
-    if (threads < 1) threads = 1;
     Region r = {.dist = dist};
     if (region_prepare_box(&r, s, mask, h, w, threads) < 0) return -1;
     return region_finish(&r, threads);
@@ -547,26 +550,25 @@ static int by_bound(const void *a, const void *b)
    (coarse_bounds), and no row whose bound is below the best distance found so far can hold
    the maximum or a tie. Distances are
    compared as the floats the full map would hold. Returns 0, or -1 when out of memory. */
-static int max_of_prepared(Region *rp, const int64_t *ex, Py_ssize_t n_ex, float *best,
+static int max_of_prepared(const Region *r, const int64_t *ex, Py_ssize_t n_ex, float *best,
                            int64_t *where)
 {
-    Region r = *rp;
-    int64_t width = r.width;
-    RowBound *order = malloc((size_t)r.h * sizeof(RowBound));
-    if (!order || coarse_bounds(&r, order) < 0) {
+    int64_t width = r->width;
+    RowBound *order = malloc((size_t)r->h * sizeof(RowBound));
+    if (!order || coarse_bounds(r, order) < 0) {
         free(order);
         return -1;
     }
-    qsort(order, (size_t)r.h, sizeof(RowBound), by_bound);
+    qsort(order, (size_t)r->h, sizeof(RowBound), by_bound);
     *best = 0.0f;
     *where = -1;
-    for (int64_t i = 0; i < r.h; i++) {
+    for (int64_t i = 0; i < r->h; i++) {
         if (order[i].bound < *best) break;
         int64_t y = order[i].row;
-        rows((int)r.w, r.g, (int)y, (int)y + 1, r.vs, r.zs, r.rec, NULL);
-        const int32_t *gr = r.g + y * r.w;
-        int64_t base = (r.y0 + y) * width + r.x0;
-        for (int64_t x = 0; x < r.w; x++) {
+        rows((int)r->w, r->g, (int)y, (int)y + 1, r->vs, r->zs, r->rec, NULL);
+        const int32_t *gr = r->g + y * r->w;
+        int64_t base = (r->y0 + y) * width + r->x0;
+        for (int64_t x = 0; x < r->w; x++) {
             if (!gr[x]) continue;
             float d = root(gr[x]);
             int64_t flat = base + x;
@@ -589,11 +591,9 @@ static int max_of_prepared(Region *rp, const int64_t *ex, Py_ssize_t n_ex, float
 static int region_max_of(const int64_t *idx, Py_ssize_t n, int64_t width, const int64_t *ex,
                          Py_ssize_t n_ex, int threads, float *best, int64_t *where)
 {
-    Scratch *s = scratch();
+    Scratch *s = scratch_for(&threads);
     if (!s) return -1;
-    if (threads > MAX_THREADS) threads = MAX_THREADS;
-    if (threads < 1) threads = 1;
-    Region r = {.idx = idx, .width = width, .n = n};
+    Region r = {.idx = idx, .width = width};
     if (region_prepare(&r, s, n, threads) < 0) return -1;
     return max_of_prepared(&r, ex, n_ex, best, where);
 }
@@ -604,10 +604,8 @@ static int box_max_of(const uint8_t *mask, int64_t h, int64_t w, int64_t y0, int
                       int64_t width, const int64_t *ex, Py_ssize_t n_ex, int threads,
                       float *best, int64_t *where)
 {
-    Scratch *s = scratch();
+    Scratch *s = scratch_for(&threads);
     if (!s) return -1;
-    if (threads > MAX_THREADS) threads = MAX_THREADS;
-    if (threads < 1) threads = 1;
     Region r = {.width = width, .y0 = y0, .x0 = x0};
     if (region_prepare_box(&r, s, mask, h, w, threads) < 0) return -1;
     return max_of_prepared(&r, ex, n_ex, best, where);
@@ -788,8 +786,7 @@ static PyObject *row_counts(PyObject *self, PyObject *args)
     for (Py_ssize_t y = 0; y < h; y++)
         ((int64_t *)ob.buf)[y] = count_box((const uint8_t *)mb.buf + y * w, w);
     Py_END_ALLOW_THREADS
-    result = Py_None;
-    Py_INCREF(result);
+    result = Py_NewRef(Py_None);
 done:
     PyBuffer_Release(&mb);
     PyBuffer_Release(&ob);

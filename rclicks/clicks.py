@@ -119,7 +119,7 @@ class Target:
             fp = np.zeros(0, dtype=np.int64)
         else:
             p &= self.outside_crop  # what is left of pred is outside the object
-            fp = _box_indices(np.ascontiguousarray(pred), pred_count - inter, 0, 0, self.shape[1])
+            fp = _box_indices(pred, pred_count - inter, 0, 0, self.shape[1])
         return iou, (fn, fp)
 
 
@@ -290,7 +290,7 @@ class DistanceMap:
         if self._by_mask():
             base = self._base or self
             box = base._box
-            flat = flat[box.holds(flat, self.shape[1])]  # type: ignore[union-attr]
+            flat = flat[self._holds(flat)]
             ys, xs = np.divmod(flat, self.shape[1])
             ys, xs = ys - box.y0, xs - box.x0  # type: ignore[union-attr]
             starts = base._rows_before()
@@ -301,23 +301,24 @@ class DistanceMap:
         j, flat = j[ok], flat[ok]
         return j[self.idx[j] == flat]
 
-    def _inside(self, flat: np.ndarray) -> np.ndarray:
-        """The flat indices of ``flat`` that lie in the region, ascending and distinct."""
-        known = self._idx if self._idx is not None else getattr(self._base, "_idx", None)
-        if known is None:  # the box mask answers without the indices
-            flat = flat[self._box.holds(flat, self.shape[1])]  # type: ignore[union-attr]
-        else:
-            j = np.searchsorted(known, flat)
-            ok = j < known.size
-            flat = flat[ok][known[j[ok]] == flat[ok]]
-        return np.unique(flat)
+    def _holds(self, flat: np.ndarray) -> np.ndarray:
+        """Which of the flat indices ``flat`` lie in the region (bool, aligned with ``flat``):
+        the box mask answers when there is one, else the indices."""
+        if self._box is not None:
+            return self._box.holds(flat, self.shape[1])
+        j = np.searchsorted(self.idx, flat)
+        ok = j < self.idx.size
+        out = np.zeros(flat.shape, dtype=bool)
+        out[ok] = self.idx[j[ok]] == flat[ok]
+        return out
 
     def zero_at(self, clicks: Sequence[Click] | np.ndarray) -> DistanceMap:
         """The map with the clicked pixels set to 0 (the "not yet clicked" rule). Returns
         ``self`` when no click lies in the region."""
         if len(clicks) == 0 or self.size == 0:
             return self
-        ex = self._inside(self._flat(clicks))
+        flat = self._flat(clicks)
+        ex = np.unique(flat[self._holds(flat)])  # ascending, as the C search requires
         if ex.size == 0:
             return self
         base = self._base or self

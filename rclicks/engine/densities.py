@@ -56,9 +56,7 @@ def densities(
                 raise PluginError(
                     f"{who}.region_density returned shape {values.shape}, expected ({region.size},)"
                 )
-            own = values.dtype == np.float32 and values.base is region.dist
-            # the region's own distances (a view of them) are finite and non-negative
-            out[(id(sim), id(region))] = values if own else _checked(values, who)
+            out[(id(sim), id(region))] = _checked(values, who)
         elif isinstance(sim, BatchDensity):
             batched.setdefault(id(sim), []).append(region)
             sims[id(sim)] = sim
