@@ -2,4 +2,4 @@
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("rclicks._edt", ["rclicks/_edt.c"], extra_compile_args=["-O3"])])
+setup(ext_modules=[Extension("rclicks._edt", ["rclicks/_edt.c"], extra_compile_args=["-O3", "-fno-math-errno"])])

@@ -88,72 +88,94 @@ static float root(int64_t d2)
 }
 
 /* pass 2 on the rows [r0, r1): g becomes the squared distance, or, with out, the distances of
-   the rows' region pixels go to out in row-major order (g is left as it is); v, z: scratch of
-   w + 2 and 2 w + 4 entries; rec: reciprocals() of at least 2 w + 4 entries */
+   the rows' region pixels go to out in row-major order (g then holds their squares); v, z:
+   scratch of w + 2 and 2 w + 4 entries; rec: reciprocals() of at least 2 w + 4 entries; hist
+   (or NULL): counts of the squared distances, each pixel's one incremented (it must hold them
+   all), and *top the largest one seen */
 static void rows(int w, int32_t *g, int r0, int r1, int32_t *v, int64_t *z, const double *rec,
-                 float *out)
+                 float *out, uint32_t *hist, int64_t *top)
 {
-    /* pass 2: per row, per run of inside pixels, lower envelope of (x - q)^2 + g(q)^2 over the
-       run's columns plus the two outside pixels that end it (g = 0). The row's g^2 go to a
-       padded copy f (f[x + 1] = g(x)^2, zero beyond the box), so the results can be written
-       to the row directly and no test is needed at the run's ends. */
-    int64_t *f = z + w + 2;
-    f[0] = 0;
-    f[w + 1] = 0;
+    /* per row, per run [a, b] of inside pixels: the lower envelope of the parabolas
+       (x - q)^2 + g(q)^2 over the run's columns and the two outside pixels a - 1 and b + 1
+       (g = 0) that end it, restricted to the integers of the run (Meijster et al.). Stack
+       entry i holds the column v[i], c[i] = g(v[i])^2 + v[i]^2 and the first integer z[i]
+       from which it is the lowest. */
+    int64_t *c = z + w + 2, largest = 0;
     for (int y = r0; y < r1; y++) {
         int32_t *gr = g + (int64_t)y * w;
-        for (int x = 0; x < w; x++)
-            f[x + 1] = (int64_t)gr[x] * gr[x];
         int x = 0;
         while (x < w) {
             if (gr[x] == 0) {
                 x++;
                 continue;
             }
-            int a = x;
-            while (x < w && gr[x] != 0) x++;
-            int b = x - 1; /* run [a, b]; columns a-1 and b+1 are outside (g = 0) */
-            int k = 0;
+            int a = x, k = 0;
             v[0] = a - 1;
+            c[0] = (int64_t)(a - 1) * (a - 1);
             z[0] = INT64_MIN;
-            for (int64_t q = a; q <= b + 1; q++) {
-                int64_t cq = f[q + 1] + q * q;
+            /* the run's columns, then the outside pixel that ends it (g = 0, or beyond the
+               box); b, the run's last pixel, is known once that pixel is reached, and until
+               then it is at most the box's last column (so the stack keeps at most one entry
+               per column past a - 1, w + 1 in all, and z[k + 1] stays in z) */
+            int64_t b = w - 1, q = a;
+            for (;; q++) {
+                int64_t gq = q < w ? gr[q] : 0;
+                if (!gq) b = q - 1;
+                int64_t cq = gq * gq + q * q;
                 for (;;) {
-                    int64_t p = v[k];
-                    int64_t num = cq - (f[p + 1] + p * p), den = 2 * (q - p);
-                    /* s = the first integer x where parabola q is at or below parabola p,
-                       ceil(num / den). The top parabola goes when s <= z[k], that is when
-                       num <= z[k] * den: no division on that test */
+                    int64_t num = cq - c[k], den = 2 * (q - v[k]);
+                    /* s = the first integer where parabola q is at or below the top one,
+                       ceil(num / den); the top one goes when s <= z[k], that is when
+                       num <= z[k] * den (no division on that test) */
                     if (k > 0 && num <= z[k] * den) {
                         k--;
                         continue;
                     }
                     /* ceil(num / den), exactly, without a division: num times the double
-                       reciprocal of den is within far less than 1 of num / den (|num| <
-                       2^53), so its truncation is ceil(num / den) or one off, which the two
-                       integer tests put right (s is the ceiling iff (s - 1) den < num <=
-                       s den) */
+                       reciprocal of den is within far less than 1 / den of num / den (|num| <
+                       2^52), so its ceiling is ceil(num / den), or one more when num / den is
+                       a whole number that the product overshoots, which the integer test puts
+                       right */
                     double qd = (double)num * rec[den];
                     int64_t s = (int64_t)qd;
+                    s += (double)s < qd; /* the ceiling of qd */
                     s -= (s - 1) * den >= num;
-                    s += s * den < num;
-                    k++;
-                    v[k] = (int32_t)q;
-                    z[k] = s;
+                    if (s <= b) { /* else q is the lowest at no pixel of the run */
+                        k++;
+                        v[k] = (int32_t)q;
+                        c[k] = cq;
+                        z[k] = s;
+                    }
                     break;
                 }
+                if (!gq) break;
             }
-            /* read the envelope back for the run's pixels */
-            int j = 0;
+            /* read the envelope back, the squares to g: every z[i] (i >= 1) is a pixel of the
+               run and they increase, so each pixel moves at most one entry on */
+            z[k + 1] = INT64_MAX;
+            int64_t j = 0, most = 0;
             for (int64_t xx = a; xx <= b; xx++) {
-                while (j < k && z[j + 1] <= xx) j++;
-                int64_t p = v[j];
-                int64_t d2 = (xx - p) * (xx - p) + f[p + 1];
-                if (out) *out++ = root(d2);
-                else gr[xx] = (int32_t)d2;
+                j += z[j + 1] <= xx;
+                int64_t d2 = c[j] + xx * (xx - 2 * (int64_t)v[j]);
+                gr[xx] = (int32_t)d2;
+                most = d2 > most ? d2 : most;
+            }
+            x = (int)b + 2; /* past the outside pixel b + 1 */
+            int n = (int)(b + 1 - a);
+            if (out) {
+                if (most < (1 << 24)) /* exact floats: sqrtf is the correctly rounded root */
+                    for (int i = 0; i < n; i++) out[i] = sqrtf((float)gr[a + i]);
+                else
+                    for (int i = 0; i < n; i++) out[i] = root(gr[a + i]);
+                out += n;
+            }
+            if (hist) {
+                for (int i = 0; i < n; i++) hist[gr[a + i]]++;
+                largest = most > largest ? most : largest;
             }
         }
     }
+    if (top) *top = largest;
 }
 
 /* A slot of the table of distinct values (see count_distinct). */
@@ -171,9 +193,13 @@ typedef struct {
     int64_t *z;
     size_t width;
     uint32_t *a, *b;
-    float *c;
+    float *c, *d;
     size_t n;
     struct Slot *table; /* the hash table of distinct values */
+    struct Slot *squares; /* the square buckets of distinct values, all empty between calls */
+    size_t n_squares;
+    uint32_t *hist; /* counts of squared distances (Counted), all zero between calls */
+    size_t n_hist;
 } Scratch;
 
 static pthread_key_t s_key;
@@ -189,7 +215,10 @@ static void scratch_free(void *p)
     free(s->a);
     free(s->b);
     free(s->c);
+    free(s->d);
     free(s->table);
+    free(s->squares);
+    free(s->hist);
     free(s);
 }
 
@@ -233,10 +262,12 @@ static int reserve_values(Scratch *s, size_t n)
         free(s->a);
         free(s->b);
         free(s->c);
+        free(s->d);
         s->a = malloc(n * sizeof(uint32_t));
         s->b = malloc(n * sizeof(uint32_t));
         s->c = malloc(n * sizeof(float));
-        s->n = (s->a && s->b && s->c) ? n : 0;
+        s->d = malloc(n * sizeof(float));
+        s->n = (s->a && s->b && s->c && s->d) ? n : 0;
         if (!s->n) return -1;
     }
     return 0;
@@ -297,6 +328,9 @@ typedef struct {
     const double *rec; /* reciprocals() for the second pass */
     int64_t xmin[MAX_THREADS], xmax[MAX_THREADS];
     int64_t start[MAX_THREADS + 1]; /* box regions: the first output of each part's rows */
+    const int64_t *before; /* box regions, or NULL: the region's pixels before each row */
+    uint32_t *hist; /* counts of squared distances, hist_size per part, or NULL */
+    int64_t hist_size, top[MAX_THREADS];
 } Region;
 
 static void part_xrange(void *ctx, int64_t from, int64_t to, int t)
@@ -349,12 +383,13 @@ static void part_rows(void *ctx, int64_t from, int64_t to, int t)
 {
     Region *r = ctx;
     rows((int)r->w, r->g, (int)from, (int)to, r->vs + (size_t)t * (r->w + 2),
-         r->zs + (size_t)t * (2 * r->w + 4), r->rec, r->dist + r->start[t]);
+         r->zs + (size_t)t * (2 * r->w + 4), r->rec, r->dist + r->start[t],
+         r->hist ? r->hist + (size_t)t * r->hist_size : NULL, &r->top[t]);
 }
 
 /* A region's box, ready for the second pass: its rows and columns, the mask, the first pass
    done, and one thread's scratch rows. */
-static int region_prepare(Region *r, Scratch *s, Py_ssize_t n, int threads)
+static int region_prepare(Region *r, Scratch *s, Py_ssize_t n, int threads, int first_pass)
 {
     const int64_t *idx = r->idx, width = r->width;
     r->y0 = idx[0] / width;
@@ -379,14 +414,14 @@ static int region_prepare(Region *r, Scratch *s, Py_ssize_t n, int threads)
     if (!r->rec) return -1;
     parallel(part_clear, r, r->h, threads);
     parallel(part_scatter, r, n, threads);
-    parallel(part_columns, r, r->w, threads);
+    if (first_pass) parallel(part_columns, r, r->w, threads);
     return 0;
 }
 
 /* The same for a region given as a mask over an h x w box (any box holding the region: the
    distances do not depend on it), read in place. */
 static int region_prepare_box(Region *r, Scratch *s, const uint8_t *mask, int64_t h, int64_t w,
-                              int threads)
+                              int threads, int first_pass)
 {
     r->h = h;
     r->w = w;
@@ -398,7 +433,7 @@ static int region_prepare_box(Region *r, Scratch *s, const uint8_t *mask, int64_
     r->zs = s->z;
     r->rec = reciprocals(2 * w + 4);
     if (!r->rec) return -1;
-    parallel(part_columns, r, w, threads);
+    if (first_pass) parallel(part_columns, r, w, threads);
     return 0;
 }
 
@@ -421,12 +456,33 @@ static void part_count_box(void *ctx, int64_t from, int64_t to, int t)
     r->start[t + 1] = count_box(r->mask + from * r->w, (to - from) * r->w);
 }
 
+/* A region's distinct squared distances and how many of its pixels have each: n pairs
+   (d2, count), d2 ascending, in pairs (malloc'ed, the caller frees it). */
+typedef struct {
+    uint32_t *pairs;
+    size_t n;
+} Counted;
+
 /* The second pass of a prepared region, each part writing its rows' distances from the
-   first output of its rows (the region's pixels in the rows before them); 0, or -1 when out
-   of memory. */
-static int region_finish(Region *r, int threads)
+   first output of its rows (the region's pixels in the rows before them), and, with counted,
+   counting the squared distances in s's zeroed counts (one array per part; none is above m^2
+   for m = (min(h, w) + 1) / 2, the farthest a box pixel can be from the ring around the box);
+   0, or -1 when out of memory. */
+static int region_finish(Region *r, int threads, Scratch *s, Counted *counted)
 {
     if (threads > r->h) threads = (int)r->h;
+    if (counted) {
+        int64_t m = ((r->h < r->w ? r->h : r->w) + 1) / 2;
+        size_t size = (size_t)(m * m + 1), need = size * (size_t)threads;
+        if (need > s->n_hist) {
+            free(s->hist);
+            s->hist = calloc(need, sizeof(uint32_t));
+            s->n_hist = s->hist ? need : 0;
+            if (!s->hist) return -1;
+        }
+        r->hist = s->hist;
+        r->hist_size = (int64_t)size;
+    }
     if (threads > 1) { /* the second pass needs scratch rows per thread */
         r->vs = malloc((size_t)threads * (r->w + 2) * sizeof(int32_t));
         r->zs = malloc((size_t)threads * (2 * (size_t)r->w + 4) * sizeof(int64_t));
@@ -436,14 +492,44 @@ static int region_finish(Region *r, int threads)
             return -1;
         }
     }
-    parallel(part_count_box, r, r->h, threads);
-    r->start[0] = 0;
-    for (int t = 1; t <= threads; t++) r->start[t] += r->start[t - 1];
+    if (r->before) /* the parts of parallel() below */
+        for (int t = 0; t <= threads; t++) r->start[t] = r->before[r->h * t / threads];
+    else {
+        parallel(part_count_box, r, r->h, threads);
+        r->start[0] = 0;
+        for (int t = 1; t <= threads; t++) r->start[t] += r->start[t - 1];
+    }
     parallel(part_rows, r, r->h, threads);
     if (threads > 1) {
         free(r->vs);
         free(r->zs);
     }
+    if (!counted) return 0;
+    /* the parts' counts, added up and cleared */
+    int64_t top = 0;
+    for (int t = 0; t < threads; t++) top = r->top[t] > top ? r->top[t] : top;
+    uint32_t *pairs = malloc((2 * (size_t)(top + 1)) * sizeof(uint32_t));
+    if (!pairs) {
+        for (int t = 0; t < threads; t++)
+            memset(r->hist + t * r->hist_size, 0, (size_t)(top + 1) * sizeof(uint32_t));
+        return -1;
+    }
+    size_t n = 0;
+    for (int64_t d2 = 0; d2 <= top; d2++) {
+        uint32_t c = 0;
+        for (int t = 0; t < threads; t++) {
+            uint32_t *h = r->hist + t * r->hist_size + d2;
+            c += *h;
+            *h = 0;
+        }
+        if (c) {
+            pairs[2 * n] = (uint32_t)d2;
+            pairs[2 * n + 1] = c;
+            n++;
+        }
+    }
+    counted->pairs = pairs;
+    counted->n = n;
     return 0;
 }
 
@@ -457,22 +543,23 @@ static Scratch *scratch_for(int *threads)
 
 /* The distances of one region on `threads` threads; 0 on success, -1 when out of memory. */
 static int region_distances(const int64_t *idx, Py_ssize_t n, int64_t width, float *dist,
-                            int threads)
+                            int threads, Counted *counted)
 {
     Scratch *s = scratch_for(&threads);
     if (!s) return -1;
     Region r = {.idx = idx, .width = width, .dist = dist};
-    if (region_prepare(&r, s, n, threads) < 0) return -1;
-    return region_finish(&r, threads);
+    if (region_prepare(&r, s, n, threads, 1) < 0) return -1;
+    return region_finish(&r, threads, s, counted);
 }
 
-static int box_distances(const uint8_t *mask, int64_t h, int64_t w, float *dist, int threads)
+static int box_distances(const uint8_t *mask, int64_t h, int64_t w, const int64_t *before,
+                         float *dist, int threads, Counted *counted)
 {
     Scratch *s = scratch_for(&threads);
     if (!s) return -1;
-    Region r = {.dist = dist};
-    if (region_prepare_box(&r, s, mask, h, w, threads) < 0) return -1;
-    return region_finish(&r, threads);
+    Region r = {.dist = dist, .before = before};
+    if (region_prepare_box(&r, s, mask, h, w, threads, 1) < 0) return -1;
+    return region_finish(&r, threads, s, counted);
 }
 
 typedef struct RowBound {
@@ -521,7 +608,7 @@ static int coarse_bounds(const Region *r, RowBound *order)
         }
     }
     columns(full, (int)H, (int)W, g, 0, (int)W);
-    rows((int)W, g, 0, (int)H, v, z, rec, NULL);
+    rows((int)W, g, 0, (int)H, v, z, rec, NULL, NULL, NULL);
     for (int64_t cy = 0; cy < hc; cy++) {
         int32_t m = 0;
         const int32_t *gr = g + (cy + 1) * W + 1;
@@ -550,23 +637,145 @@ static int by_bound(const void *a, const void *b)
    (coarse_bounds), and no row whose bound is below the best distance found so far can hold
    the maximum or a tie. Distances are
    compared as the floats the full map would hold. Returns 0, or -1 when out of memory. */
-static int max_of_prepared(const Region *r, const int64_t *ex, Py_ssize_t n_ex, float *best,
-                           int64_t *where)
+/* The runs of a box mask's columns: column x's runs, top to bottom, are the rows s[i] ..
+   e[i] - 1 for i in first[x] .. first[x + 1] - 1. What the first pass (columns) finds for one
+   row is then a look-up per column, so a search that visits a few rows reads the mask twice
+   instead of writing and reading g for the whole box. */
+typedef struct {
+    int32_t *first, *s, *e;
+} ColumnRuns;
+
+static void column_runs_free(ColumnRuns *c)
+{
+    free(c->first);
+    free(c->s);
+    free(c->e);
+    c->first = c->s = c->e = NULL;
+}
+
+/* Fill c from the h x w mask m (row -1 and row h count as outside) in one look at each row:
+   runs start where a pixel is inside and the one above is not, and end where it is outside
+   and the one above inside; rows equal to the one above, eight bytes at a time, hold neither.
+   The changes are listed row by row (so each column's come top to bottom), then sorted into
+   the columns by counting. 0; 1 when there are more than `most` changes (a ragged mask,
+   whose rows are better had from the whole first pass); -1 when out of memory. */
+static int column_runs(const uint8_t *m, int64_t h, int64_t w, size_t most, ColumnRuns *c)
+{
+    size_t cap = 4 * (size_t)w + 1024, n = 0;
+    uint64_t *events = malloc(cap * sizeof(uint64_t)); /* (y << 32) | (x << 1) | inside */
+    uint8_t *empty = calloc((size_t)w, 1);             /* rows -1 and h */
+    c->first = calloc((size_t)w + 1, sizeof(int32_t));
+    c->s = c->e = NULL;
+    int32_t *at = NULL;
+    if (!events || !empty || !c->first) goto fail;
+    for (int64_t y = 0; y <= h; y++) {
+        const uint8_t *cur = y < h ? m + y * w : empty, *prev = y ? m + (y - 1) * w : empty;
+        int64_t x = 0;
+        for (;;) {
+            while (x + 8 <= w) { /* skip what equals the row above */
+                uint64_t a, b;
+                memcpy(&a, cur + x, 8);
+                memcpy(&b, prev + x, 8);
+                if (a != b) break;
+                x += 8;
+            }
+            if (x >= w) break;
+            if (n > most) {
+                free(events);
+                free(empty);
+                column_runs_free(c);
+                return 1;
+            }
+            if (n + 8 > cap) {
+                uint64_t *more = realloc(events, 2 * cap * sizeof(uint64_t));
+                if (!more) goto fail;
+                events = more;
+                cap *= 2;
+            }
+            int64_t stop = x + 8 < w ? x + 8 : w;
+            for (; x < stop; x++) {
+                int in = cur[x] != 0;
+                if (in != (prev[x] != 0))
+                    events[n++] = ((uint64_t)y << 32) | ((uint64_t)x << 1) | (uint64_t)in;
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++) c->first[((events[i] >> 1) & 0x7fffffffu) + 1] += events[i] & 1;
+    for (int64_t x = 0; x < w; x++) c->first[x + 1] += c->first[x];
+    size_t runs = c->first[w] ? (size_t)c->first[w] : 1;
+    c->s = malloc(runs * sizeof(int32_t));
+    c->e = malloc(runs * sizeof(int32_t));
+    at = malloc(2 * (size_t)w * sizeof(int32_t));
+    if (!c->s || !c->e || !at) goto fail;
+    int32_t *at_e = at + w;
+    for (int64_t x = 0; x < w; x++) at[x] = at_e[x] = c->first[x];
+    for (size_t i = 0; i < n; i++) {
+        int64_t x = (int64_t)((events[i] >> 1) & 0x7fffffffu);
+        int32_t y = (int32_t)(events[i] >> 32);
+        if (events[i] & 1) c->s[at[x]++] = y;
+        else c->e[at_e[x]++] = y;
+    }
+    free(at);
+    free(events);
+    free(empty);
+    return 0;
+fail:
+    free(at);
+    free(events);
+    free(empty);
+    column_runs_free(c);
+    return -1;
+}
+
+/* Row y of the first pass from the column runs: g[x] = the vertical distance to the nearest
+   outside pixel (0 outside). The first run of the column that ends below y: by halving when
+   the column has many, else in order. */
+static void row_of_runs(const ColumnRuns *c, int64_t w, int64_t y, int32_t *g)
+{
+    for (int64_t x = 0; x < w; x++) {
+        int32_t i = c->first[x], end = c->first[x + 1], d = 0;
+        if (end - i > 8) {
+            int32_t hi = end;
+            while (i < hi) {
+                int32_t mid = i + (hi - i) / 2;
+                if (c->e[mid] <= y) i = mid + 1; else hi = mid;
+            }
+        } else
+            while (i < end && c->e[i] <= y) i++;
+        if (i < end && c->s[i] <= y) {
+            int32_t up = (int32_t)y - c->s[i] + 1, down = c->e[i] - (int32_t)y;
+            d = up < down ? up : down;
+        }
+        g[x] = d;
+    }
+}
+
+/* The search for the largest distance of a prepared region (its first pass not done): rows
+   in the order of their coarse bounds until a bound is below the best distance found; each
+   visited row's first pass comes from the column runs, or, for a ragged mask (more than a few
+   runs per column), from the whole first pass done on `threads` threads. */
+static int max_of_prepared(Region *r, const int64_t *ex, Py_ssize_t n_ex, int threads,
+                           float *best, int64_t *where)
 {
     int64_t width = r->width;
     RowBound *order = malloc((size_t)r->h * sizeof(RowBound));
-    if (!order || coarse_bounds(r, order) < 0) {
+    ColumnRuns runs = {NULL, NULL, NULL};
+    int ragged = 0;
+    if (!order || coarse_bounds(r, order) < 0 ||
+        (ragged = column_runs(r->mask, r->h, r->w, 8 * (size_t)r->w + 4096, &runs)) < 0) {
         free(order);
         return -1;
     }
+    if (ragged) parallel(part_columns, r, r->w, threads);
     qsort(order, (size_t)r->h, sizeof(RowBound), by_bound);
     *best = 0.0f;
     *where = -1;
     for (int64_t i = 0; i < r->h; i++) {
         if (order[i].bound < *best) break;
         int64_t y = order[i].row;
-        rows((int)r->w, r->g, (int)y, (int)y + 1, r->vs, r->zs, r->rec, NULL);
-        const int32_t *gr = r->g + y * r->w;
+        int32_t *gr = r->g + (ragged ? y * r->w : 0); /* else the row goes to g's first row */
+        if (!ragged) row_of_runs(&runs, r->w, y, gr);
+        rows((int)r->w, gr, 0, 1, r->vs, r->zs, r->rec, NULL, NULL, NULL);
         int64_t base = (r->y0 + y) * width + r->x0;
         for (int64_t x = 0; x < r->w; x++) {
             if (!gr[x]) continue;
@@ -585,6 +794,7 @@ static int max_of_prepared(const Region *r, const int64_t *ex, Py_ssize_t n_ex, 
         }
     }
     free(order);
+    column_runs_free(&runs);
     return 0;
 }
 
@@ -594,8 +804,8 @@ static int region_max_of(const int64_t *idx, Py_ssize_t n, int64_t width, const 
     Scratch *s = scratch_for(&threads);
     if (!s) return -1;
     Region r = {.idx = idx, .width = width};
-    if (region_prepare(&r, s, n, threads) < 0) return -1;
-    return max_of_prepared(&r, ex, n_ex, best, where);
+    if (region_prepare(&r, s, n, threads, 0) < 0) return -1;
+    return max_of_prepared(&r, ex, n_ex, threads, best, where);
 }
 
 /* The same for a region given as a mask over an h x w box whose top-left pixel is (y0, x0) in
@@ -607,8 +817,8 @@ static int box_max_of(const uint8_t *mask, int64_t h, int64_t w, int64_t y0, int
     Scratch *s = scratch_for(&threads);
     if (!s) return -1;
     Region r = {.width = width, .y0 = y0, .x0 = x0};
-    if (region_prepare_box(&r, s, mask, h, w, threads) < 0) return -1;
-    return max_of_prepared(&r, ex, n_ex, best, where);
+    if (region_prepare_box(&r, s, mask, h, w, threads, 0) < 0) return -1;
+    return max_of_prepared(&r, ex, n_ex, threads, best, where);
 }
 
 /* run_bound(idx, width) -> the largest distance any pixel of the region can have without
@@ -668,15 +878,31 @@ static PyObject *region_max(PyObject *self, PyObject *args)
     return Py_BuildValue("dL", (double)best, (long long)where);
 }
 
-/* region(idx, width, out, threads=1): see the top of the file; threads > 1 splits the
-   transform of a large box over that many threads. */
+/* region(idx, width, out, threads=1, count=False): see the top of the file; threads > 1
+   splits the transform of a large box over that many threads. With count, the region's
+   squared distances are counted as they are found: the result is then their distinct values
+   with how many pixels have each, as bytes of uint32 pairs (d2, count), d2 ascending
+   (region_finish); else None. */
+/* What region() and region_box() return: None, or with count the (d2, count) pairs as
+   bytes of uint32 (frees them). */
+static PyObject *counted_result(int count, Counted *counted)
+{
+    if (!count) return Py_NewRef(Py_None);
+    PyObject *out = PyBytes_FromStringAndSize((const char *)counted->pairs,
+                                              (Py_ssize_t)(2 * counted->n * sizeof(uint32_t)));
+    free(counted->pairs);
+    counted->pairs = NULL;
+    return out;
+}
+
 static PyObject *region(PyObject *self, PyObject *args)
 {
     Py_buffer ib, ob;
     Py_ssize_t width;
-    int threads = 1;
-    if (!PyArg_ParseTuple(args, "y*nw*|i", &ib, &width, &ob, &threads))
+    int threads = 1, count = 0;
+    if (!PyArg_ParseTuple(args, "y*nw*|ip", &ib, &width, &ob, &threads, &count))
         return NULL;
+    Counted counted = {NULL, 0};
     Py_ssize_t n = ib.len / (Py_ssize_t)sizeof(int64_t);
     PyObject *result = NULL;
     if (width <= 0 || ob.len != n * (Py_ssize_t)sizeof(float)) {
@@ -686,10 +912,11 @@ static PyObject *region(PyObject *self, PyObject *args)
     int failed = 0;
     if (n > 0) {
         Py_BEGIN_ALLOW_THREADS
-        failed = region_distances((const int64_t *)ib.buf, n, width, (float *)ob.buf, threads);
+        failed = region_distances((const int64_t *)ib.buf, n, width, (float *)ob.buf, threads,
+                                  count ? &counted : NULL);
         Py_END_ALLOW_THREADS
     }
-    result = failed ? PyErr_NoMemory() : Py_NewRef(Py_None);
+    result = failed ? PyErr_NoMemory() : counted_result(count, &counted);
 done:
     PyBuffer_Release(&ib);
     PyBuffer_Release(&ob);
@@ -709,21 +936,39 @@ static int box_shape(const Py_buffer *mb, Py_ssize_t w, Py_ssize_t *h, const cha
     return 0;
 }
 
-/* region_box(mask, w, out, threads=1): region() of a box mask; out (float32) receives the
-   distances of its non-zero pixels in row-major order and must hold exactly one per pixel. */
+/* region_box(mask, w, out, threads=1, count=False, starts=None): region() of a box mask; out
+   (float32) receives the distances of its non-zero pixels in row-major order and must hold
+   exactly one per pixel; starts (int64, one more than rows), when given, receives how many of
+   them precede each row (and the total). */
 static PyObject *region_box(PyObject *self, PyObject *args)
 {
-    Py_buffer mb, ob;
+    Py_buffer mb, ob, sb = {0};
     Py_ssize_t w, h;
-    int threads = 1;
-    if (!PyArg_ParseTuple(args, "y*nw*|i", &mb, &w, &ob, &threads))
+    int threads = 1, count = 0;
+    PyObject *starts = Py_None;
+    if (!PyArg_ParseTuple(args, "y*nw*|ipO", &mb, &w, &ob, &threads, &count, &starts))
         return NULL;
     PyObject *result = NULL;
+    Counted counted = {NULL, 0};
+    int64_t *before = NULL;
     if (box_shape(&mb, w, &h, "region_box") < 0) goto done;
-    int64_t n = 0;
+    if (starts != Py_None) {
+        if (PyObject_GetBuffer(starts, &sb, PyBUF_WRITABLE) < 0) goto done;
+        if (sb.len != (h + 1) * (Py_ssize_t)sizeof(int64_t)) {
+            PyErr_SetString(PyExc_ValueError, "region_box: starts must hold h + 1 int64");
+            goto done;
+        }
+        before = sb.buf;
+    } else if (!(before = malloc((size_t)(h + 1) * sizeof(int64_t)))) {
+        PyErr_NoMemory();
+        goto done;
+    }
     Py_BEGIN_ALLOW_THREADS
-    n = count_box(mb.buf, (int64_t)mb.len);
+    before[0] = 0;
+    for (Py_ssize_t y = 0; y < h; y++)
+        before[y + 1] = before[y] + count_box((const uint8_t *)mb.buf + y * w, w);
     Py_END_ALLOW_THREADS
+    int64_t n = before[h];
     if (ob.len != n * (Py_ssize_t)sizeof(float)) {
         PyErr_SetString(PyExc_ValueError, "region_box: out must hold one float32 per pixel");
         goto done;
@@ -731,11 +976,14 @@ static PyObject *region_box(PyObject *self, PyObject *args)
     int failed = 0;
     if (n > 0) {
         Py_BEGIN_ALLOW_THREADS
-        failed = box_distances(mb.buf, h, w, (float *)ob.buf, threads);
+        failed = box_distances(mb.buf, h, w, before, (float *)ob.buf, threads,
+                               count ? &counted : NULL);
         Py_END_ALLOW_THREADS
     }
-    result = failed ? PyErr_NoMemory() : Py_NewRef(Py_None);
+    result = failed ? PyErr_NoMemory() : counted_result(count, &counted);
 done:
+    if (starts == Py_None) free(before);
+    if (sb.obj) PyBuffer_Release(&sb);
     PyBuffer_Release(&mb);
     PyBuffer_Release(&ob);
     return result;
@@ -793,6 +1041,150 @@ done:
     return result;
 }
 
+/* tight_box(mask, w) -> (y0, y1, x0, x1), the rows y0 .. y1 - 1 and columns x0 .. x1 - 1
+   holding every non-zero pixel of a box mask, or None when it has none: one look at each
+   empty row (eight bytes at a time), and in the others only the pixels up to their first and
+   from their last non-zero one. */
+static PyObject *tight_box(PyObject *self, PyObject *args)
+{
+    Py_buffer mb;
+    Py_ssize_t w, h;
+    if (!PyArg_ParseTuple(args, "y*n", &mb, &w))
+        return NULL;
+    if (box_shape(&mb, w, &h, "tight_box") < 0) {
+        PyBuffer_Release(&mb);
+        return NULL;
+    }
+    int64_t y0 = -1, y1 = 0, x0 = w, x1 = 0;
+    Py_BEGIN_ALLOW_THREADS
+    const uint8_t *m = mb.buf;
+    for (int64_t y = 0; y < h; y++) {
+        const uint8_t *row = m + y * w;
+        int64_t a = 0;
+        while (a + 8 <= w) {
+            uint64_t word;
+            memcpy(&word, row + a, 8);
+            if (word) break;
+            a += 8;
+        }
+        while (a < w && !row[a]) a++;
+        if (a == w) continue; /* an empty row */
+        if (y0 < 0) y0 = y;
+        y1 = y + 1;
+        if (a < x0) x0 = a;
+        int64_t b = w;
+        while (b > x1 && b > a && !row[b - 1]) b--;
+        if (b > x1) x1 = b;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&mb);
+    if (y0 < 0) Py_RETURN_NONE;
+    return Py_BuildValue("LLLL", (long long)y0, (long long)y1, (long long)x0, (long long)x1);
+}
+
+/* split_errors(pred, width, crop, cw, y0, x0, missed) -> (pred_count, inter, fy0, fy1, fx0,
+   fx1): a prediction's error regions in one pass. pred: bool H x W (rows of width pixels),
+   changed in place into the false positives: the object's pixels are cleared; crop: bool,
+   the object's mask over its box, rows of cw pixels, top-left pixel (y0, x0); missed: bool
+   like crop, receives the false negatives (the object's pixels pred misses). pred_count and
+   inter count pred's pixels and those on the object; the false positives span the rows
+   fy0 .. fy1 - 1 and columns fx0 .. fx1 - 1 (fy0 = -1: there are none). Outside the box, eight
+   empty pixels are skipped at a time. */
+static void fp_span(const uint8_t *row, int64_t a, int64_t b, int64_t *lo, int64_t *hi,
+                    int64_t *count)
+{
+    int64_t x = a, n = 0, first = -1, last = -1;
+    while (x < b) {
+        if (x + 8 <= b) {
+            uint64_t word;
+            memcpy(&word, row + x, 8);
+            if (!word) {
+                x += 8;
+                continue;
+            }
+        }
+        int64_t stop = x + 8 < b ? x + 8 : b;
+        for (; x < stop; x++)
+            if (row[x]) {
+                n++;
+                if (first < 0) first = x;
+                last = x;
+            }
+    }
+    *count += n;
+    if (first >= 0) {
+        if (first < *lo) *lo = first;
+        if (last + 1 > *hi) *hi = last + 1;
+    }
+}
+
+static PyObject *split_errors(PyObject *self, PyObject *args)
+{
+    Py_buffer pb, cb, mb;
+    Py_ssize_t width, cw, y0, x0;
+    if (!PyArg_ParseTuple(args, "w*ny*nnnw*", &pb, &width, &cb, &cw, &y0, &x0, &mb))
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t h, ch;
+    if (box_shape(&pb, width, &h, "split_errors") < 0 || box_shape(&cb, cw, &ch, "split_errors") < 0)
+        goto done;
+    if (mb.len != cb.len || y0 < 0 || x0 < 0 || y0 + ch > h || x0 + cw > width) {
+        PyErr_SetString(PyExc_ValueError, "split_errors: the box must lie in the image and "
+                                          "missed be the size of crop");
+        goto done;
+    }
+    int64_t count = 0, inter = 0, fy0 = -1, fy1 = 0, fx0 = width, fx1 = 0;
+    Py_BEGIN_ALLOW_THREADS
+    /* copies the stores below cannot touch (the parsed sizes' addresses escaped) */
+    const int64_t W = width, H = h, CW = cw, CH = ch, Y0 = y0, X0 = x0;
+    uint8_t *p = pb.buf, *missed = mb.buf;
+    const uint8_t *crop = cb.buf;
+    for (int64_t y = 0; y < H; y++) {
+        uint8_t *row = p + y * W;
+        int64_t lo = W, hi = 0;
+        if (y < Y0 || y >= Y0 + CH) fp_span(row, 0, W, &lo, &hi, &count);
+        else {
+            fp_span(row, 0, X0, &lo, &hi, &count);
+            fp_span(row, X0 + CW, W, &lo, &hi, &count);
+            const uint8_t *restrict c = crop + (y - Y0) * CW;
+            uint8_t *restrict m = missed + (y - Y0) * CW, *restrict q = row + X0;
+            uint32_t on = 0, both = 0; /* a row holds fewer than 2^32 pixels */
+            uint8_t fp = 0;
+            for (int64_t x = 0; x < CW; x++) { /* bool bytes, 0 or 1 (vectorized) */
+                uint8_t a = q[x], o = c[x], f = a & (o ^ 1);
+                m[x] = o & (a ^ 1);
+                q[x] = f;
+                on += a;
+                both += a & o;
+                fp |= f;
+            }
+            count += on;
+            inter += both;
+            if (fp) { /* the false positives inside the box: where they begin and end */
+                int64_t b = 0, e = CW;
+                while (!q[b]) b++;
+                while (!q[e - 1]) e--;
+                if (X0 + b < lo) lo = X0 + b;
+                if (X0 + e > hi) hi = X0 + e;
+            }
+        }
+        if (hi > lo) { /* a false positive in this row */
+            if (fy0 < 0) fy0 = y;
+            fy1 = y + 1;
+            if (lo < fx0) fx0 = lo;
+            if (hi > fx1) fx1 = hi;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_BuildValue("LLLLLL", (long long)count, (long long)inter, (long long)fy0,
+                           (long long)fy1, (long long)fx0, (long long)fx1);
+done:
+    PyBuffer_Release(&pb);
+    PyBuffer_Release(&cb);
+    PyBuffer_Release(&mb);
+    return result;
+}
+
 /* run_bound_box(mask, w): run_bound() of a box mask. */
 static PyObject *run_bound_box(PyObject *self, PyObject *args)
 {
@@ -805,12 +1197,26 @@ static PyObject *run_bound_box(PyObject *self, PyObject *args)
         return NULL;
     }
     const uint8_t *m = mb.buf;
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
     int64_t longest = 0;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t y = 0; y < h; y++) {
         const uint8_t *row = m + y * w;
         int64_t run = 0;
-        for (Py_ssize_t x = 0; x < w; x++) {
+        Py_ssize_t x = 0;
+        for (; x + 8 <= w; x += 8) { /* eight pixels at a time: all outside, all inside */
+            uint64_t word;
+            memcpy(&word, row + x, 8);
+            if (!word) run = 0;
+            else if (!((word - ones) & ~word & highs)) run += 8; /* no zero byte */
+            else
+                for (int b = 0; b < 8; b++) {
+                    run = row[x + b] ? run + 1 : 0;
+                    longest = run > longest ? run : longest;
+                }
+            longest = run > longest ? run : longest;
+        }
+        for (; x < w; x++) {
             run = row[x] ? run + 1 : 0;
             longest = run > longest ? run : longest;
         }
@@ -1014,21 +1420,86 @@ static float add_copies(float acc, float x, uint32_t m)
     return acc;
 }
 
-/* Thresholds of group (1-based) of n_groups over the n keys in s->a (destroyed): 0, or -1
-   when the values are too many or too varied for the table (the caller sorts then). */
-static int thresholds_of(Scratch *s, size_t n, long group, long n_groups, float *lo, float *hi)
+/* Square buckets, the first way to count: value x goes to bucket round(x^2) (x^2 is exact in
+   double), which never decreases as x grows, so the buckets taken in ascending order hold the
+   values in ascending order, as long as no bucket receives two different values. Distances,
+   the square roots of whole numbers, always have a bucket each (their squared distance); any
+   values whose squares lie at least 1 apart do too. The buckets are a per-thread array of up
+   to SQUARES slots, empty between calls; the ones in use are listed as they fill and sorted
+   (a radix sort of a few thousand indices) instead of scanning them all. */
+#define SQUARES (1u << 21)
+
+/* The distinct values of the n values v (the positive ones when positive; all finite and
+   non-negative, the largest max) in ascending order, to s->c with their counts in s->b; how
+   many, or 0 when two values share a bucket, max is too large or there is no memory (the
+   caller then hashes). */
+static size_t count_squares(Scratch *s, const float *v, size_t n, int positive, float max)
 {
-    size_t distinct = n >= 16384 ? count_distinct(s, n) : 0;
-    if (!distinct) return -1;
+    double top = (double)max * max + 0.5;
+    if (!(top < (double)SQUARES)) return 0;
+    size_t size = (size_t)top + 1;
+    if (size > s->n_squares) {
+        free(s->squares);
+        s->squares = calloc(size, sizeof(Slot));
+        s->n_squares = s->squares ? size : 0;
+        if (!s->squares) return 0;
+    }
+    Slot *sq = s->squares;
+    uint32_t *used = s->a;
+    size_t distinct = 0, i = 0;
+    for (; i < n; i++) {
+        float x = v[i];
+        if (positive && x == 0.0f) continue;
+        uint32_t k = key_of(x), b = (uint32_t)((double)x * x + 0.5);
+        if (!sq[b].count) {
+            sq[b].key = k;
+            used[distinct++] = b;
+        } else if (sq[b].key != k)
+            break; /* two values in one bucket */
+        sq[b].count++;
+    }
+    int clash = i < n;
+    uint32_t *sorted = used;
+    if (!clash) radix_sort(used, (uint32_t *)s->d, distinct, &sorted); /* s->d: scratch */
+    for (size_t j = 0; j < distinct; j++) {
+        Slot *slot = &sq[sorted[j]];
+        if (!clash) {
+            s->c[j] = value_of(slot->key);
+            s->b[j] = slot->count;
+        }
+        *slot = (Slot){0, 0};
+    }
+    return clash ? 0 : distinct;
+}
+
+/* The second way: the n keys of s->a (destroyed) in the hash table (count_distinct), its
+   distinct keys radix-sorted; the same outputs as count_squares. */
+static size_t count_hashed(Scratch *s, size_t n)
+{
+    size_t distinct = count_distinct(s, n);
+    if (!distinct) return 0;
     size_t d = 0;
     for (uint32_t j = 0; j < TABLE; j++)
         if (s->table[j].key != EMPTY) s->a[d++] = s->table[j].key;
     uint32_t *sorted;
     radix_sort(s->a, s->b, distinct, &sorted);
-    float *c = s->c, acc = 0.0f; /* c[i]: the sum after the last copy of value i */
+    uint32_t *counts = sorted == s->a ? s->b : s->a;
+    for (size_t j = 0; j < distinct; j++) {
+        s->c[j] = value_of(sorted[j]);
+        counts[j] = count_of(s, sorted[j]);
+    }
+    if (counts != s->b) memcpy(s->b, counts, distinct * sizeof(uint32_t));
+    return distinct;
+}
+
+/* Thresholds of group (1-based) of n_groups over the distinct ascending values s->c with
+   their counts s->b. */
+static void thresholds_of(Scratch *s, size_t distinct, long group, long n_groups, float *lo,
+                          float *hi)
+{
+    float *c = s->d, acc = 0.0f; /* c[i]: the sum after the last copy of value i */
     for (size_t i = 0; i < distinct; i++) {
-        float x = value_of(sorted[i]);
-        acc = add_copies(acc, x, count_of(s, sorted[i]));
+        acc = add_copies(acc, s->c[i], s->b[i]);
         c[i] = acc;
     }
     double total = (double)c[distinct - 1];
@@ -1039,9 +1510,8 @@ static int thresholds_of(Scratch *s, size_t n, long group, long n_groups, float 
     size_t ilo = 0, ihi = 0;
     while (ilo < distinct - 1 && (double)c[ilo] < low) ilo++;
     while (ihi < distinct - 1 && (double)c[ihi] <= high) ihi++;
-    *lo = value_of(sorted[ilo]);
-    *hi = value_of(sorted[ihi]);
-    return 0;
+    *lo = s->c[ilo];
+    *hi = s->c[ihi];
 }
 
 /* add_copies(acc, x, m) -> acc after m float32 additions of x (see add_copies above; for the
@@ -1080,12 +1550,35 @@ static PyObject *thresholds(PyObject *self, PyObject *args)
         Scratch *s = scratch();
         if (!s || reserve_values(s, n ? n : 1) < 0) status = -1;
         else {
-            for (size_t i = 0; i < n && !status; i++) {
-                float x = v[i];
-                if (!(x >= 0.0f) || isinf(x)) status = 1;
-                else if (x > 0.0f || !positive) s->a[m++] = key_of(x);
+            /* one pass on the bit patterns, without branches (vectorized): with the sign
+               bit cleared a valid value is below the pattern of +inf (NaN and inf are not)
+               and a set sign bit only comes with 0 (-0.0); the largest cleared pattern is
+               the largest value's */
+            uint32_t bad = n >= UINT32_MAX, zeros = 0, top = 0; /* counts fit */
+            for (size_t i = 0; i < n; i++) {
+                uint32_t u, a;
+                memcpy(&u, v + i, 4);
+                a = u & 0x7fffffffu;
+                bad |= (a >= 0x7f800000u) | ((u >> 31) & (a != 0));
+                zeros += a == 0;
+                top = a > top ? a : top;
             }
-            if (!status && m && thresholds_of(s, m, group, n_groups, &lo, &hi)) status = 1;
+            float max = value_of(top);
+            if (bad) status = 1;
+            m = positive ? n - zeros : n;
+            /* few values: the caller's sort is as fast */
+            if (!status && m && m < 16384) status = 1;
+            if (!status && m) {
+                size_t distinct = count_squares(s, v, n, positive, max);
+                if (!distinct) {
+                    size_t j = 0;
+                    for (size_t i = 0; i < n; i++)
+                        if (v[i] > 0.0f || !positive) s->a[j++] = key_of(v[i]);
+                    distinct = count_hashed(s, m);
+                }
+                if (distinct) thresholds_of(s, distinct, group, n_groups, &lo, &hi);
+                else status = 1;
+            }
         }
         Py_END_ALLOW_THREADS
     }
@@ -1093,6 +1586,66 @@ static PyObject *thresholds(PyObject *self, PyObject *args)
     if (status < 0) return PyErr_NoMemory();
     if (status > 0) Py_RETURN_NONE;
     return Py_BuildValue("ndd", (Py_ssize_t)m, (double)lo, (double)hi);
+}
+
+/* counted_slice(pairs, group, n_groups) -> (count, lo, hi, kept, total), or None when pairs
+   are not valid: thresholds() and slice_total() of weights known only by their counted values,
+   the square roots of whole numbers: pairs (uint32) are (d2, m) with d2 >= 1 ascending, m
+   weights equal to root(d2) (the float32 distance) each; count = how many weights, lo and hi
+   group's thresholds (n_groups 1: 0 and +inf, every weight), kept and total the slice's count
+   and float64 sum. Every weight is at least 1, so a multiple of 2^-23: while a sum stays below
+   2^30 it is a whole number of 2^-23 below 2^53, exact in double, in any order; total is that
+   sum, or -1 when it is not below 2^30 (the caller then adds the weights in order). */
+static PyObject *counted_slice(PyObject *self, PyObject *args)
+{
+    Py_buffer pb;
+    long group, n_groups;
+    if (!PyArg_ParseTuple(args, "y*ll", &pb, &group, &n_groups))
+        return NULL;
+    size_t n = (size_t)pb.len / (2 * sizeof(uint32_t)), distinct = 0, count = 0, kept = 0;
+    const uint32_t *pairs = pb.buf;
+    int status = 0; /* 0 ok, 1 not valid, -1 no memory */
+    float lo = 0.0f, hi = INFINITY;
+    double total = 0.0;
+    if (group < 1 || group > n_groups || pb.len % (2 * sizeof(uint32_t))) status = 1;
+    else {
+        Py_BEGIN_ALLOW_THREADS
+        Scratch *s = scratch();
+        if (!s || reserve_values(s, n ? n : 1) < 0) status = -1;
+        else {
+            /* distinct float32 values (two whole numbers may share a root) and their counts */
+            for (size_t i = 0; i < n && !status; i++) {
+                uint32_t d2 = pairs[2 * i], m = pairs[2 * i + 1];
+                if (!d2 || (i && d2 <= pairs[2 * i - 2]) || m >= (1u << 29)) status = 1;
+                else if (m) {
+                    float x = root(d2);
+                    if (distinct && s->c[distinct - 1] == x) s->b[distinct - 1] += m;
+                    else {
+                        s->c[distinct] = x;
+                        s->b[distinct++] = m;
+                    }
+                    count += m;
+                    if (s->b[distinct - 1] >= (1u << 29)) status = 1;
+                }
+            }
+            if (!status && distinct) {
+                if (n_groups > 1) thresholds_of(s, distinct, group, n_groups, &lo, &hi);
+                for (size_t i = 0; i < distinct; i++)
+                    if (s->c[i] >= lo && s->c[i] <= hi) {
+                        kept += s->b[i];
+                        total += (double)s->b[i] * (double)s->c[i]; /* exact: < 2^53 */
+                    }
+                if (!(total < 1073741824.0)) total = -1.0;
+            }
+            if (!distinct) lo = hi = 0.0f;
+        }
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&pb);
+    if (status < 0) return PyErr_NoMemory();
+    if (status > 0) Py_RETURN_NONE;
+    return Py_BuildValue("nddnd", (Py_ssize_t)count, (double)lo, (double)hi, (Py_ssize_t)kept,
+                         total);
 }
 
 /* slice_total(weights, lo, hi) -> (count, total): the kept weights are the positive ones
@@ -1152,12 +1705,15 @@ static PyObject *group_draw(PyObject *self, PyObject *args)
 }
 
 static PyMethodDef methods[] = {
+    {"counted_slice", counted_slice, METH_VARARGS, "thresholds() and slice_total() from counts."},
     {"region", region, METH_VARARGS, "Exact distances of a region's pixels (flat indices)."},
     {"region_max", region_max, METH_VARARGS, "A region's largest distance and where it is."},
     {"run_bound", run_bound, METH_VARARGS, "An upper bound of a region's distances."},
     {"region_box", region_box, METH_VARARGS, "region() of a region given as a box mask."},
     {"region_max_box", region_max_box, METH_VARARGS, "region_max() of a box mask."},
     {"run_bound_box", run_bound_box, METH_VARARGS, "run_bound() of a box mask."},
+    {"split_errors", split_errors, METH_VARARGS, "IoU counts and error regions of a mask."},
+    {"tight_box", tight_box, METH_VARARGS, "The rows and columns a box mask's pixels span."},
     {"row_counts", row_counts, METH_VARARGS, "Non-zero pixels per row of a box mask."},
     {"indices", indices, METH_VARARGS, "Flat image indices of a box mask's non-zero pixels."},
     {"thresholds", thresholds, METH_VARARGS, "Clicking-group thresholds of float32 values."},

@@ -93,7 +93,7 @@ class Target:
         box = bbox(counted) or (0, 0, 0, 0)
         self.box = box
         y0, y1, x0, x1 = box
-        self.crop = counted[y0:y1, x0:x1]
+        self.crop = np.ascontiguousarray(counted[y0:y1, x0:x1])
         self.outside_crop = ~self.crop
         self.gt_idx = np.flatnonzero(counted)
 
@@ -101,25 +101,33 @@ class Target:
         """The error regions of the empty prediction: FN = the object, no FP."""
         return self.gt_idx, np.zeros(0, dtype=np.int64)
 
-    def evaluate(self, pred: np.ndarray) -> tuple[float, tuple[BoxRegion, np.ndarray]]:
+    def evaluate(self, pred: np.ndarray) -> tuple[float, tuple[BoxRegion, BoxRegion | np.ndarray]]:
         """IoU of ``pred`` (bool H×W) and its error regions for :func:`distances_of`: the FN
-        pixels as their mask over the object's box, the FP pixels as flat indices. ``pred`` is
-        consumed (overwritten)."""
+        pixels as their mask over the object's box, the FP pixels as their mask over their own
+        box (no FP: no indices). ``pred`` is consumed (overwritten)."""
         if self.valid is not None:
             pred = pred & self.valid
         y0, y1, x0, x1 = self.box
-        p = pred[y0:y1, x0:x1]
-        missed = np.greater(self.crop, p)  # gt and not pred
-        inter = self.count - int(np.count_nonzero(missed))
-        pred_count = int(np.count_nonzero(pred))
+        if _edt is not None and self.count and pred.dtype == bool and pred.flags.c_contiguous:
+            # one pass in C: the counts, the misses, and pred turned into the false positives
+            missed = np.empty(self.crop.shape, dtype=bool)
+            pred_count, inter, fy0, fy1, fx0, fx1 = _edt.split_errors(
+                pred, self.shape[1], self.crop, self.crop.shape[1], y0, x0, missed
+            )
+        else:
+            p = pred[y0:y1, x0:x1]
+            missed = np.greater(self.crop, p)  # gt and not pred
+            inter = self.count - int(np.count_nonzero(missed))
+            pred_count = int(np.count_nonzero(pred))
+            p &= self.outside_crop  # what is left of pred is outside the object
+            fy0, fy1, fx0, fx1 = bbox(pred) or (-1, 0, 0, 0)
         union = self.count + pred_count - inter
         iou = inter / union if union else float("nan")
         fn = BoxRegion(missed, y0, x0, self.count - inter)
         if pred_count == inter:
-            fp = np.zeros(0, dtype=np.int64)
+            fp: BoxRegion | np.ndarray = np.zeros(0, dtype=np.int64)
         else:
-            p &= self.outside_crop  # what is left of pred is outside the object
-            fp = _box_indices(pred, pred_count - inter, 0, 0, self.shape[1])
+            fp = BoxRegion(pred[fy0:fy1, fx0:fx1], fy0, fx0, pred_count - inter)
         return iou, (fn, fp)
 
 
@@ -201,6 +209,7 @@ class DistanceMap:
         self._excluded = excluded  # flat indices (ascending) of the pixels zeroed (clicked)
         self._base = base  # the map they are zeroed in
         self._starts: np.ndarray | None = None  # see _rows_before
+        self._counts: np.ndarray | None = None  # see counts_of
         self._lock = threading.RLock()
         if dist is None and base is None and _edt is None:
             self._dist = _full_distances(self.idx, self.shape, threads)
@@ -233,12 +242,48 @@ class DistanceMap:
         return self._dist
 
     def _distances(self) -> np.ndarray:
-        box = self._box
-        if box is None or _edt is None:
+        """The region's distances; the C transform also counts their squares (counts_of)."""
+        if _edt is None:
             return _full_distances(self.idx, self.shape, self._threads)
-        out = np.empty(box.count, dtype=np.float32)
-        threads = self._threads if box.count >= _SPLIT_PIXELS else 1
-        _edt.region_box(box.mask, box.mask.shape[1], out, threads)
+        out = np.empty(self.size, dtype=np.float32)
+        threads = self._threads if self.size >= _SPLIT_PIXELS else 1
+        box = self._box
+        if box is None:
+            counted = _edt.region(self.idx, self.shape[1], out, threads, True)
+        else:  # the row starts come with it (see _rows_before)
+            starts = np.empty(box.mask.shape[0] + 1, dtype=np.int64)
+            counted = _edt.region_box(box.mask, box.mask.shape[1], out, threads, True, starts)
+            with self._lock:
+                self._starts = starts
+        self._counts = np.frombuffer(counted, dtype=np.uint32).reshape(-1, 2)
+        return out
+
+    def are_distances(self, values: np.ndarray) -> bool:
+        """``values`` are this map's own distances, as computed: its ``dist`` array or a view
+        of the whole of it (finite and non-negative by construction)."""
+        d = self._dist
+        return d is not None and _whole_view(values, d)
+
+    def counts_of(self, values: np.ndarray, without: np.ndarray) -> np.ndarray | None:
+        """``values`` counted, when they are this map's own distances (its ``dist`` or a view
+        of the whole of it) and the C transform counted them: the squared distances d² of the
+        values and how many pixels have each, as (d², count) pairs (uint32, d² ascending),
+        leaving out the pixels at positions ``without`` (indices into ``idx``). None
+        otherwise (or when a left-out value is not found as counted)."""
+        d, counts = self._dist, self._counts
+        if counts is None or d is None or not self.are_distances(values):
+            return None
+        gone = np.unique(np.asarray(without, dtype=np.int64))
+        if gone.size == 0:
+            return counts
+        values_gone = d[gone]
+        d2 = np.rint(np.square(values_gone, dtype=np.float64)).astype(np.int64)
+        j = np.searchsorted(counts[:, 0], d2)
+        found = j < len(counts)
+        if not found.all() or (counts[j, 0] != d2).any() or (_sqrt(d2) != values_gone).any():
+            return None
+        out = counts.copy()
+        np.subtract.at(out[:, 1], j, 1)  # a count never goes below 0: each pixel was counted
         return out
 
     @property
@@ -328,9 +373,9 @@ class DistanceMap:
             self.shape, base._idx, threads=base._threads, excluded=ex, base=base, box=base._box
         )
         out._bound = base._bound if base._max is None else base._max  # zeros lower no bound
-        if self._dist is not None or base._dist is not None:
-            out.dist  # noqa: B018 - the values are at hand: zero them now
-        elif base._where is not None and not np.isin(base._where, ex):
+        if base._dist is not None:
+            base._find_max()  # from the values at hand
+        if base._known() and (base._where is None or not np.isin(base._where, ex)):
             # zeroing pixels other than the first maximum leaves it the first maximum
             out._max, out._where = base._max, base._where
         return out
@@ -346,7 +391,8 @@ class DistanceMap:
                 return
             if self.size == 0:
                 self._max, self._where = 0.0, None
-            elif self._dist is None and _edt is not None:  # the pruned search in C
+            elif self._dist is None and _edt is not None and self._values_unknown():
+                # the pruned search in C
                 excluded = self._excluded if self._excluded is not None else _NO_PIXELS
                 box = self._box
                 if box is not None:
@@ -361,6 +407,10 @@ class DistanceMap:
                 dist = self.dist
                 j = int(np.argmax(dist))
                 self._max, self._where = float(dist[j]), self.flat_at(j)
+
+    def _values_unknown(self) -> bool:
+        """Neither this map's distances nor those it zeroes some of are computed."""
+        return self._base is None or self._base._dist is None
 
     def bound(self) -> float:
         """An upper bound of :meth:`max`, cheap where the maximum is not known yet (half the
@@ -418,6 +468,18 @@ _SPLIT_PIXELS = 1 << 17
 
 # Below this distance OpenCV's float32 result is within 0.5 of the exact squared distance.
 _SNAP_LIMIT = 1024.0
+
+
+def _whole_view(a: np.ndarray, base: np.ndarray) -> bool:
+    """``a`` is ``base`` or a view of all of it, element for element."""
+    return a is base or (
+        isinstance(a, np.ndarray)
+        and a.base is base
+        and a.dtype == base.dtype
+        and a.shape == base.shape
+        and a.strides == base.strides
+        and a.__array_interface__["data"][0] == base.__array_interface__["data"][0]
+    )
 
 
 def _sqrt(d2: np.ndarray) -> np.ndarray:
@@ -614,14 +676,28 @@ def pick_position(
     group: int = 1,
     n_groups: int = 1,
     deterministic: bool = False,
+    counts: np.ndarray | None = None,
 ) -> int | None:
-    """:func:`pick` as a position into ``weights`` (not a flat index)."""
+    """:func:`pick` as a position into ``weights`` (not a flat index). ``counts``: the
+    weights' positive values counted, when they are distances (see
+    :meth:`DistanceMap.counts_of`); the group's thresholds and the slice's sum then come from
+    the counts instead of passes over the weights (the same numbers)."""
     w = np.ascontiguousarray(weights, dtype=np.float32)
     if _edt is not None and not deterministic:  # the steps below, in C (bit-identical)
+        if n_groups > 1 and not 1 <= group <= n_groups:
+            raise ValueError(f"group must be in 1..{n_groups}, got {group}")
+        found = None
+        if counts is not None:
+            found = _edt.counted_slice(counts, group if n_groups > 1 else 1, n_groups)
+        if found is not None:
+            positives, lo, hi, count, total = found
+            if total < 0:  # too large a sum to be exact in any order: add them in order
+                count, total = _edt.slice_total(w, lo, hi)
+            if positives == 0 or count == 0 or total <= 0:
+                return None
+            return int(_edt.group_draw(w, lo, hi, rng.random() * total))
         lo, hi = 0.0, np.inf
         if n_groups > 1:
-            if not 1 <= group <= n_groups:
-                raise ValueError(f"group must be in 1..{n_groups}, got {group}")
             found = _edt.thresholds(w, group, n_groups, True)
             if found is None:  # too many distinct weights to count: sort them
                 vals = w[w > 0]
@@ -734,10 +810,12 @@ def click_step(
     flat = None
     if values is not None:
         weights = np.array(values, dtype=np.float32, copy=True)
-        weights[region.positions(clicked)] = 0.0
+        at = region.positions(clicked)
+        weights[at] = 0.0
         if not deterministic and rng is None:
             raise ValueError("click_step: a sampling simulator needs an rng")
-        j = pick_position(weights, rng, group, n_groups, deterministic)  # type: ignore[arg-type]
+        counts = None if deterministic else region.counts_of(values, at)
+        j = pick_position(weights, rng, group, n_groups, deterministic, counts)  # type: ignore[arg-type]
         flat = None if j is None else region.flat_at(j)
     if flat is None:
         y, x = side.distances.first_argmax()

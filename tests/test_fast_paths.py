@@ -185,12 +185,22 @@ def test_box_regions_give_the_values_of_index_regions_and_of_scipy():
         left = want.copy()
         left[excluded] = 0.0
         first = int(np.argmax(left))
+        # the squared distances as counted by the transform, and the row starts of the box
+        d2, count = np.unique(np.rint(want[idx].astype(np.float64) ** 2), return_counts=True)
+        counted = np.stack([d2, count], axis=1).astype(np.uint32)
+        row_starts = np.concatenate([[0], np.cumsum(np.count_nonzero(box, axis=1))])
         for threads in (1, 2, 3):
             by_idx, by_box = np.empty(idx.size, np.float32), np.empty(idx.size, np.float32)
-            edt.region(idx, w, by_idx, threads)
-            edt.region_box(box, box.shape[1], by_box, threads)
+            assert edt.region(idx, w, by_idx, threads) is None
+            assert edt.region_box(box, box.shape[1], by_box, threads) is None
             np.testing.assert_array_equal(by_idx, want[idx])
             np.testing.assert_array_equal(by_box, want[idx])
+            starts = np.full(box.shape[0] + 1, -1, np.int64)
+            pairs = edt.region_box(box, box.shape[1], by_box, threads, True, starts)
+            np.testing.assert_array_equal(np.frombuffer(pairs, np.uint32).reshape(-1, 2), counted)
+            np.testing.assert_array_equal(starts, row_starts)
+            np.testing.assert_array_equal(by_box, want[idx])
+            assert edt.region(idx, w, by_idx, threads, True) == pairs
             expected = (float(left[first]), first if left[first] > 0 else -1)
             assert edt.region_max(idx, w, excluded, threads) == expected
             assert edt.region_max_box(box, box.shape[1], y0, x0, w, excluded, threads) == expected
@@ -220,7 +230,7 @@ def test_a_large_deep_region_is_searched_exactly():
 
 
 def test_a_distance_map_of_a_box_region_is_the_map_of_its_indices():
-    from rclicks.clicks import BoxRegion, DistanceMap, Target, click_side, distances_of
+    from rclicks.clicks import BoxRegion, DistanceMap, Target, bbox, click_side, distances_of
     from rclicks.types import Click
 
     rng = np.random.default_rng(5)
@@ -229,9 +239,13 @@ def test_a_distance_map_of_a_box_region_is_the_map_of_its_indices():
     pred = np.hypot(yy - 40, xx - 70) < 30
     target = Target(gt, None)
     _, (fn, fp) = target.evaluate(pred.copy())
-    assert isinstance(fn, BoxRegion)
+    assert isinstance(fn, BoxRegion) and isinstance(fp, BoxRegion)
     np.testing.assert_array_equal(fn.indices(120), np.flatnonzero(gt & ~pred))
-    np.testing.assert_array_equal(fp, np.flatnonzero(pred & ~gt))
+    fp_mask = pred & ~gt
+    assert (fp.y0, fp.y0 + fp.mask.shape[0], fp.x0, fp.x0 + fp.mask.shape[1]) == bbox(fp_mask)
+    assert fp.count == np.count_nonzero(fp_mask)
+    fp = fp.indices(120)  # the FP pixels, over their own tight box
+    np.testing.assert_array_equal(fp, np.flatnonzero(fp_mask))
     fn_idx = np.flatnonzero(gt & ~pred).astype(np.int64)
     clicked = np.sort(rng.choice(fn_idx, 5, replace=False))
     clicked = np.concatenate([clicked, [0, 119, 45 * 120 + 70]])  # outside the region too
@@ -288,3 +302,182 @@ def test_many_float32_additions_at_once_equal_one_by_one():
                 series[0] = acc
                 want = np.cumsum(series, dtype=np.float32)[-1]
                 assert np.float32(clicks._edt.add_copies(acc, x, m)) == want, (acc, x, m)
+
+
+def _argmax_left(mask: np.ndarray, excluded: np.ndarray) -> tuple[float, int]:
+    """The largest distance of a box mask spanning the image with ``excluded`` zeroed, and the
+    first pixel holding it (-1 when it is 0), from the full transform."""
+    idx = np.flatnonzero(mask).astype(np.int64)
+    dist = np.empty(idx.size, np.float32)
+    clicks._edt.region_box(mask, mask.shape[1], dist)
+    dist[np.searchsorted(idx, excluded)] = 0.0
+    j = int(np.argmax(dist))
+    return float(dist[j]), int(idx[j]) if dist[j] > 0 else -1
+
+
+def test_the_largest_distance_from_column_runs_and_from_ragged_masks():
+    """The pruned search takes each visited row's first pass from the mask's column runs, or,
+    when the mask is ragged (many runs per column), from the whole first pass: both equal the
+    full transform's first maximum, with clicked pixels excluded."""
+    edt = clicks._edt
+    rng = np.random.default_rng(21)
+    yy, xx = np.mgrid[0:240, 0:300]
+    blob = np.hypot(yy - 120, xx - 140) < 100
+    holes = (np.hypot(yy - 90, xx - 170) > 30) & (np.hypot(yy - 150, xx - 90) > 12)
+    bytes_ = rng.integers(1, 255, yy.shape).astype(np.uint8)
+    masks = {
+        "blob with holes": blob & holes,
+        "stripes": (yy % 3 == 0) | (rng.random(yy.shape) < 0.05),  # many runs: ragged
+        "noise": rng.random(yy.shape) < 0.6,  # ragged
+        "almost full": rng.random(yy.shape) < 0.995,  # a speck or so per column
+        "values other than 1": blob.astype(np.uint8) * bytes_,
+    }
+    for name, m in masks.items():
+        m = np.ascontiguousarray(m).view(np.uint8) if m.dtype == bool else m
+        idx = np.flatnonzero(m).astype(np.int64)
+        for k in (0, 1, 3):
+            excluded = np.sort(rng.choice(idx, k, replace=False)).astype(np.int64)
+            want = _argmax_left(m, excluded)
+            for threads in (1, 2):
+                got = edt.region_max_box(m, m.shape[1], 0, 0, m.shape[1], excluded, threads)
+                assert got == want, (name, k, threads)
+                assert edt.region_max(idx, m.shape[1], excluded, threads) == want, (name, k)
+        if m.max() == 1:  # the exclusions of the deepest pixels, one after another
+            first = _argmax_left(m, np.zeros(0, np.int64))[1]
+            excluded = np.array([first], np.int64)
+            assert edt.region_max_box(m, m.shape[1], 0, 0, m.shape[1], excluded, 1) == (
+                _argmax_left(m, excluded)
+            )
+
+
+def test_tight_boxes_and_run_bounds_of_any_mask_bytes():
+    from rclicks.clicks import bbox
+
+    edt = clicks._edt
+    rng = np.random.default_rng(22)
+    for _ in range(400):
+        h, w = (int(v) for v in rng.integers(1, 45, 2))
+        m = (rng.random((h, w)) < rng.choice([0.002, 0.05, 0.5, 0.97, 1.0])).astype(np.uint8)
+        m *= rng.integers(1, 256, (h, w)).astype(np.uint8)  # any non-zero byte is inside
+        assert edt.tight_box(m, w) == bbox(m != 0)
+        longest = max(
+            (
+                len(run)
+                for row in (m != 0)
+                for run in "".join("x" if v else " " for v in row).split()
+            ),
+            default=0,
+        )
+        assert edt.run_bound_box(m, w) == (longest + 1) // 2
+
+
+def test_counted_distances_give_the_same_clicks():
+    """A sampling simulator whose density is the region's own distances: the group's
+    thresholds and the slice's sum come from the transform's counts (DistanceMap.counts_of)
+    and give the same click and the same next draw as the passes over the weights."""
+    from rclicks.clicks import BoxRegion, DistanceMap, pick_position
+
+    rng = np.random.default_rng(23)
+    yy, xx = np.mgrid[0:300, 0:400]
+    mask = (np.hypot(yy - 150, xx - 200) < 140) & (np.hypot(yy - 120, xx - 260) > 35)
+    region = DistanceMap(mask.shape, None, box=BoxRegion(mask, 0, 0, int(mask.sum())))
+    dist = region.dist
+    view = dist.view()
+    view.flags.writeable = False
+    idx = np.flatnonzero(mask)
+    at = np.sort(rng.choice(idx.size, 6, replace=False))
+    counts = region.counts_of(view, at)
+    assert counts is not None
+    left = np.delete(dist, at)
+    d2, count = np.unique(np.rint(left.astype(np.float64) ** 2), return_counts=True)
+    np.testing.assert_array_equal(counts, np.stack([d2, count], 1).astype(np.uint32))
+    assert region.counts_of(dist.copy(), at) is None  # not the map's own values
+    from rclicks.engine.densities import densities
+    from rclicks.errors import PluginError
+    from rclicks.simulators.basic import DistanceSimulator
+
+    class Broken(DistanceSimulator):
+        def region_density(self, image, gt_mask, region):
+            out = region.dist.copy()
+            out[7] = np.nan
+            return out
+
+    image = np.zeros((*mask.shape, 3), np.uint8)
+    (own,) = densities(image, mask, [(DistanceSimulator(), region)]).values()
+    assert region.are_distances(own) and not own.flags.writeable  # handed over, not copied
+    with pytest.raises(PluginError, match="negative or non-finite"):
+        densities(image, mask, [(Broken(), region)])  # anything else is still checked
+    assert region.counts_of(dist[1:], at) is None  # not the whole of them
+    weights = dist.copy()
+    weights[at] = 0.0
+    for n_groups, group in ((1, 1), (10, 1), (10, 5), (10, 10), (3, 2)):
+        for seed in range(4):
+            fast, slow = np.random.default_rng(seed), np.random.default_rng(seed)
+            a = pick_position(weights, fast, group, n_groups, False, counts)
+            b = pick_position(weights, slow, group, n_groups, False)
+            assert a == b and fast.random() == slow.random(), (n_groups, group, seed)
+
+
+def test_a_counted_sum_too_large_to_be_exact_is_added_in_order():
+    """Weights of 1000 (d² = 10⁶) on 2.1 million pixels sum past 2^30, where a float64 sum
+    in another order could differ: the counts give the thresholds, the weights the sum."""
+    from rclicks.clicks import pick_position
+
+    edt = clicks._edt
+    weights = np.full(2_100_000, 1000.0, np.float32)
+    weights[::7] = np.float32(np.sqrt(np.float64(999_999)))
+    n7 = weights[::7].size
+    counts = np.array([[999_999, n7], [1_000_000, weights.size - n7]], np.uint32)
+    found = edt.counted_slice(counts, 4, 10)
+    assert found[0] == weights.size and found[4] == -1.0
+    small = edt.counted_slice(np.array([[4, 3], [9, 2]], np.uint32), 1, 1)
+    assert small == (5, 0.0, float("inf"), 5, 12.0)  # 3 × 2 + 2 × 3, exact
+    assert edt.counted_slice(np.array([[9, 1], [4, 1]], np.uint32), 1, 1) is None  # unsorted
+    for n_groups, group in ((1, 1), (10, 4), (10, 10)):
+        fast, slow = np.random.default_rng(5), np.random.default_rng(5)
+        assert pick_position(weights, fast, group, n_groups, False, counts) == pick_position(
+            weights, slow, group, n_groups, False
+        )
+
+
+def test_thresholds_name_bad_values_and_take_negative_zero_as_zero():
+    edt = clicks._edt
+    v = np.sqrt(np.arange(1, 40_001, dtype=np.float64)).astype(np.float32)
+    for bad in (np.nan, -1.0, np.inf, -np.inf, -1e-40):
+        w = v.copy()
+        w[123] = bad
+        assert edt.thresholds(w, 3, 10, True) is None, bad  # None: the caller sorts
+    w = v.copy()
+    w[:50] = -0.0
+    assert edt.thresholds(w, 3, 10, True) == (w.size - 50, *_sorted_thresholds(w[50:], 3, 10))
+
+
+def test_error_regions_in_one_pass_equal_numpy(monkeypatch):
+    """Target.evaluate's C pass (split_errors): the same IoU, false negatives and false
+    positives (over their tight box) as the NumPy steps, with and without ignore pixels."""
+    from rclicks.clicks import BoxRegion, Target
+
+    rng = np.random.default_rng(24)
+    cases = []
+    for _ in range(300):
+        h, w = (int(v) for v in rng.integers(1, 50, 2))
+        gt = rng.random((h, w)) < rng.choice([0.0, 0.02, 0.4, 0.95])
+        ignore = rng.random((h, w)) < 0.1 if rng.random() < 0.3 else None
+        pred = rng.random((h, w)) < rng.choice([0.0, 0.05, 0.5, 1.0])
+        cases.append((gt, ignore, pred))
+
+    def run():
+        out = []
+        for gt, ignore, pred in cases:
+            iou, (fn, fp) = Target(gt, ignore).evaluate(pred.copy())
+            if isinstance(fp, BoxRegion):
+                fp = (fp.mask.tobytes(), fp.mask.shape, fp.y0, fp.x0, fp.count)
+            else:
+                assert fp.size == 0
+                fp = None
+            out.append((repr(iou), fn.mask.tobytes(), fn.y0, fn.x0, fn.count, fp))
+        return out
+
+    fast = run()
+    monkeypatch.setattr(clicks, "_edt", None)
+    assert fast == run()

@@ -1,7 +1,8 @@
 """Asking simulators for their density on error regions, the one way the engine (and
 ``show-clicks``, which re-derives a run) does it: the simulator's ``region_density`` fast path
 when it has one, else one ``density_batch`` call per simulator and click step, else
-``density`` per region. Every answer is checked (shape, finite, non-negative)."""
+``density`` per region. Every answer is checked (shape, finite, non-negative), except a
+region's own distances handed back as they are (valid by construction)."""
 
 from __future__ import annotations
 
@@ -56,7 +57,9 @@ def densities(
                 raise PluginError(
                     f"{who}.region_density returned shape {values.shape}, expected ({region.size},)"
                 )
-            out[(id(sim), id(region))] = _checked(values, who)
+            # the region's own distances (the distance simulator's view) are valid already
+            own = region.are_distances(values)
+            out[(id(sim), id(region))] = values if own else _checked(values, who)
         elif isinstance(sim, BatchDensity):
             batched.setdefault(id(sim), []).append(region)
             sims[id(sim)] = sim
