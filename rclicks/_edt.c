@@ -1041,47 +1041,6 @@ done:
     return result;
 }
 
-/* tight_box(mask, w) -> (y0, y1, x0, x1), the rows y0 .. y1 - 1 and columns x0 .. x1 - 1
-   holding every non-zero pixel of a box mask, or None when it has none: one look at each
-   empty row (eight bytes at a time), and in the others only the pixels up to their first and
-   from their last non-zero one. */
-static PyObject *tight_box(PyObject *self, PyObject *args)
-{
-    Py_buffer mb;
-    Py_ssize_t w, h;
-    if (!PyArg_ParseTuple(args, "y*n", &mb, &w))
-        return NULL;
-    if (box_shape(&mb, w, &h, "tight_box") < 0) {
-        PyBuffer_Release(&mb);
-        return NULL;
-    }
-    int64_t y0 = -1, y1 = 0, x0 = w, x1 = 0;
-    Py_BEGIN_ALLOW_THREADS
-    const uint8_t *m = mb.buf;
-    for (int64_t y = 0; y < h; y++) {
-        const uint8_t *row = m + y * w;
-        int64_t a = 0;
-        while (a + 8 <= w) {
-            uint64_t word;
-            memcpy(&word, row + a, 8);
-            if (word) break;
-            a += 8;
-        }
-        while (a < w && !row[a]) a++;
-        if (a == w) continue; /* an empty row */
-        if (y0 < 0) y0 = y;
-        y1 = y + 1;
-        if (a < x0) x0 = a;
-        int64_t b = w;
-        while (b > x1 && b > a && !row[b - 1]) b--;
-        if (b > x1) x1 = b;
-    }
-    Py_END_ALLOW_THREADS
-    PyBuffer_Release(&mb);
-    if (y0 < 0) Py_RETURN_NONE;
-    return Py_BuildValue("LLLL", (long long)y0, (long long)y1, (long long)x0, (long long)x1);
-}
-
 /* split_errors(pred, width, crop, cw, y0, x0, missed) -> (pred_count, inter, fy0, fy1, fx0,
    fx1): a prediction's error regions in one pass. pred: bool H x W (rows of width pixels),
    changed in place into the false positives: the object's pixels are cleared; crop: bool,
@@ -1713,7 +1672,6 @@ static PyMethodDef methods[] = {
     {"region_max_box", region_max_box, METH_VARARGS, "region_max() of a box mask."},
     {"run_bound_box", run_bound_box, METH_VARARGS, "run_bound() of a box mask."},
     {"split_errors", split_errors, METH_VARARGS, "IoU counts and error regions of a mask."},
-    {"tight_box", tight_box, METH_VARARGS, "The rows and columns a box mask's pixels span."},
     {"row_counts", row_counts, METH_VARARGS, "Non-zero pixels per row of a box mask."},
     {"indices", indices, METH_VARARGS, "Flat image indices of a box mask's non-zero pixels."},
     {"thresholds", thresholds, METH_VARARGS, "Clicking-group thresholds of float32 values."},
