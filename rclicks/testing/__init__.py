@@ -227,12 +227,39 @@ def listed(kind: str = "models", plugins: str = "") -> dict[str, dict]:
     return {e["name"]: e for e in json.loads(out.stdout)[kind]}
 
 
+#: how far ``predict_batch`` may be from ``predict`` (see :func:`check_model`)
+BATCH_TOLERANCE = 1e-4
+
+
+def _iou_range(gt: np.ndarray, prob: np.ndarray, threshold: float, valid: np.ndarray | None):
+    """The lowest and highest IoU of any mask that agrees with ``prob > threshold`` except on
+    pixels whose probability lies within :data:`BATCH_TOLERANCE` of the threshold, and those
+    pixels (bool)."""
+    sure = prob > threshold + BATCH_TOLERANCE
+    maybe = (prob > threshold - BATCH_TOLERANCE) & ~sure
+    g = np.asarray(gt, dtype=bool)
+    if valid is not None:
+        g, sure, maybe_in = g & valid, sure & valid, maybe & valid
+    else:
+        maybe_in = maybe
+    inter = np.count_nonzero(sure & g)
+    union = np.count_nonzero(sure | g)
+    gain = np.count_nonzero(maybe_in & g & ~sure)  # on the object: add to both counts' inter
+    spill = np.count_nonzero(maybe_in & ~g)  # off the object: adds to the union only
+    low = inter / (union + spill) if union + spill else float("nan")
+    high = (inter + gain) / union if union else float("nan")
+    return low, high, maybe
+
+
 def check_tetris(model: Any, out: str | Path, max_clicks: int = 2) -> Any:
     """A TETRIS run (``strategy=auto``) on a small synthetic image, checked: the gradient
     strategy is chosen; at click 1 ``IoU(tetris-min) <= IoU(baseline) <= IoU(tetris-max)``;
     replayed with ``predict``, every click lies in its trajectory's error region of the
     previous prediction and the rows hold the replayed IoUs; a second run gives the same rows.
-    ``out``: a folder for the two runs. Returns the first run."""
+    The engine decodes a click's positions with ``predict_batch``, which may differ from
+    ``predict`` by :data:`BATCH_TOLERANCE`: a replayed pixel that close to the threshold may
+    go either way (with none, the IoU must be the replayed one exactly). ``out``: a folder for
+    the two runs. Returns the first run."""
     import rclicks
     from rclicks.clicks import error_masks
     from rclicks.metrics import iou
@@ -256,13 +283,23 @@ def check_tetris(model: Any, out: str | Path, max_clicks: int = 2) -> Any:
     for (iid, sim), rows in df.sort_values("click").groupby(["instance_id", "simulator"]):
         gt = sample.instances[iid]
         prev, state, clicks = np.zeros_like(gt), None, []
+        either = np.zeros(gt.shape, dtype=bool)  # pixels of prev that may go either way
+        valid = None if sample.ignore is None else ~np.asarray(sample.ignore, dtype=bool)
         for _, row in rows.iterrows():
             fn, fp = error_masks(gt, prev, sample.ignore)
-            assert (fn if row["positive"] else fp)[row["y"], row["x"]], (sim, row["click"])
+            where = (sim, row["click"])
+            assert (fn if row["positive"] else fp)[row["y"], row["x"]] or either[
+                row["y"], row["x"]
+            ], where
             clicks.append(Click(int(row["x"]), int(row["y"]), bool(row["positive"])))
             prob, state = model.predict(emb, clicks, state)
-            prev = np.asarray(prob) > threshold
-            assert abs(iou(gt, prev, sample.ignore) - row["iou"]) <= 1e-12, (sim, row["click"])
+            prob = np.asarray(prob)
+            prev = prob > threshold
+            low, high, either = _iou_range(gt, prob, threshold, valid)
+            if not either.any():
+                assert abs(iou(gt, prev, sample.ignore) - row["iou"]) <= 1e-12, where
+            else:
+                assert low - 1e-12 <= row["iou"] <= high + 1e-12, (where, low, row["iou"], high)
     cols = ["simulator", "instance_id", "click", "x", "y", "iou", "biou"]
     assert run("b").per_click[cols].equals(df[cols]), "the same seed gave other rows"
     return first_run
