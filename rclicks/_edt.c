@@ -450,6 +450,14 @@ static int64_t count_box(const uint8_t *m, int64_t cells)
     return n;
 }
 
+/* before[y] = the non-zero pixels of the h x w box mask m in the rows above row y (h + 1
+   entries: the last one is the total). */
+static void row_starts(const uint8_t *m, int64_t h, int64_t w, int64_t *before)
+{
+    before[0] = 0;
+    for (int64_t y = 0; y < h; y++) before[y + 1] = before[y] + count_box(m + y * w, w);
+}
+
 static void part_count_box(void *ctx, int64_t from, int64_t to, int t)
 {
     Region *r = ctx;
@@ -632,15 +640,10 @@ static int by_bound(const void *a, const void *b)
     return x->row < y->row ? -1 : x->row > y->row;
 }
 
-/* The largest distance of a region outside the excluded pixels and the first pixel (row-major)
-   holding it, without the whole map: rows are transformed in the order of their bound
-   (coarse_bounds), and no row whose bound is below the best distance found so far can hold
-   the maximum or a tie. Distances are
-   compared as the floats the full map would hold. Returns 0, or -1 when out of memory. */
 /* The runs of a box mask's columns: column x's runs, top to bottom, are the rows s[i] ..
    e[i] - 1 for i in first[x] .. first[x + 1] - 1. What the first pass (columns) finds for one
-   row is then a look-up per column, so a search that visits a few rows reads the mask twice
-   instead of writing and reading g for the whole box. */
+   row is then a look-up per column, so a search that visits a few rows reads the mask in one
+   pass instead of writing and reading g for the whole box. */
 typedef struct {
     int32_t *first, *s, *e;
 } ColumnRuns;
@@ -750,10 +753,13 @@ static void row_of_runs(const ColumnRuns *c, int64_t w, int64_t y, int32_t *g)
     }
 }
 
-/* The search for the largest distance of a prepared region (its first pass not done): rows
-   in the order of their coarse bounds until a bound is below the best distance found; each
-   visited row's first pass comes from the column runs, or, for a ragged mask (more than a few
-   runs per column), from the whole first pass done on `threads` threads. */
+/* The largest distance of a prepared region (its first pass not done) outside the excluded
+   pixels and the first pixel (row-major) holding it, without the whole map: rows are
+   transformed in the order of their bound (coarse_bounds), and no row whose bound is below
+   the best distance found so far can hold the maximum or a tie; distances are compared as the
+   floats the full map would hold. Each visited row's first pass comes from the column runs,
+   or, for a ragged mask (more than a few runs per column), from the whole first pass done on
+   `threads` threads. Returns 0, or -1 when out of memory. */
 static int max_of_prepared(Region *r, const int64_t *ex, Py_ssize_t n_ex, int threads,
                            float *best, int64_t *where)
 {
@@ -878,11 +884,6 @@ static PyObject *region_max(PyObject *self, PyObject *args)
     return Py_BuildValue("dL", (double)best, (long long)where);
 }
 
-/* region(idx, width, out, threads=1, count=False): see the top of the file; threads > 1
-   splits the transform of a large box over that many threads. With count, the region's
-   squared distances are counted as they are found: the result is then their distinct values
-   with how many pixels have each, as bytes of uint32 pairs (d2, count), d2 ascending
-   (region_finish); else None. */
 /* What region() and region_box() return: None, or with count the (d2, count) pairs as
    bytes of uint32 (frees them). */
 static PyObject *counted_result(int count, Counted *counted)
@@ -895,6 +896,11 @@ static PyObject *counted_result(int count, Counted *counted)
     return out;
 }
 
+/* region(idx, width, out, threads=1, count=False): see the top of the file; threads > 1
+   splits the transform of a large box over that many threads. With count, the region's
+   squared distances are counted as they are found: the result is then their distinct values
+   with how many pixels have each, as bytes of uint32 pairs (d2, count), d2 ascending
+   (region_finish); else None. */
 static PyObject *region(PyObject *self, PyObject *args)
 {
     Py_buffer ib, ob;
@@ -964,9 +970,7 @@ static PyObject *region_box(PyObject *self, PyObject *args)
         goto done;
     }
     Py_BEGIN_ALLOW_THREADS
-    before[0] = 0;
-    for (Py_ssize_t y = 0; y < h; y++)
-        before[y + 1] = before[y] + count_box((const uint8_t *)mb.buf + y * w, w);
+    row_starts(mb.buf, h, w, before);
     Py_END_ALLOW_THREADS
     int64_t n = before[h];
     if (ob.len != n * (Py_ssize_t)sizeof(float)) {
@@ -1016,23 +1020,22 @@ done:
     return result;
 }
 
-/* row_counts(mask, w, out): out (int64, one per row) receives how many non-zero pixels each
-   row of the box mask holds. */
-static PyObject *row_counts(PyObject *self, PyObject *args)
+/* row_starts(mask, w, out): out (int64, one more than rows) receives how many non-zero
+   pixels of the box mask precede each row, and the total (row_starts above). */
+static PyObject *py_row_starts(PyObject *self, PyObject *args)
 {
     Py_buffer mb, ob;
     Py_ssize_t w, h;
     if (!PyArg_ParseTuple(args, "y*nw*", &mb, &w, &ob))
         return NULL;
     PyObject *result = NULL;
-    if (box_shape(&mb, w, &h, "row_counts") < 0) goto done;
-    if (ob.len != h * (Py_ssize_t)sizeof(int64_t)) {
-        PyErr_SetString(PyExc_ValueError, "row_counts: out must hold one int64 per row");
+    if (box_shape(&mb, w, &h, "row_starts") < 0) goto done;
+    if (ob.len != (h + 1) * (Py_ssize_t)sizeof(int64_t)) {
+        PyErr_SetString(PyExc_ValueError, "row_starts: out must hold h + 1 int64");
         goto done;
     }
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t y = 0; y < h; y++)
-        ((int64_t *)ob.buf)[y] = count_box((const uint8_t *)mb.buf + y * w, w);
+    row_starts(mb.buf, h, w, ob.buf);
     Py_END_ALLOW_THREADS
     result = Py_NewRef(Py_None);
 done:
@@ -1672,7 +1675,7 @@ static PyMethodDef methods[] = {
     {"region_max_box", region_max_box, METH_VARARGS, "region_max() of a box mask."},
     {"run_bound_box", run_bound_box, METH_VARARGS, "run_bound() of a box mask."},
     {"split_errors", split_errors, METH_VARARGS, "IoU counts and error regions of a mask."},
-    {"row_counts", row_counts, METH_VARARGS, "Non-zero pixels per row of a box mask."},
+    {"row_starts", py_row_starts, METH_VARARGS, "Non-zero pixels before each row of a box mask."},
     {"indices", indices, METH_VARARGS, "Flat image indices of a box mask's non-zero pixels."},
     {"thresholds", thresholds, METH_VARARGS, "Clicking-group thresholds of float32 values."},
     {"slice_total", slice_total, METH_VARARGS, "Count and sum of a clicking group's slice."},

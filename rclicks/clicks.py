@@ -303,10 +303,8 @@ class DistanceMap:
             with self._lock:
                 if self._starts is None:
                     box = self._box
-                    counts = np.empty(box.mask.shape[0], dtype=np.int64)  # type: ignore[union-attr]
-                    _edt.row_counts(box.mask, box.mask.shape[1], counts)  # type: ignore[union-attr]
-                    starts = np.zeros(counts.size + 1, dtype=np.int64)
-                    np.cumsum(counts, out=starts[1:])
+                    starts = np.empty(box.mask.shape[0] + 1, dtype=np.int64)  # type: ignore[union-attr]
+                    _edt.row_starts(box.mask, box.mask.shape[1], starts)  # type: ignore[union-attr]
                     self._starts = starts
         return self._starts
 
@@ -686,28 +684,26 @@ def pick_position(
     if _edt is not None and not deterministic:  # the steps below, in C (bit-identical)
         if n_groups > 1 and not 1 <= group <= n_groups:
             raise ValueError(f"group must be in 1..{n_groups}, got {group}")
-        found = None
+        counted = None
         if counts is not None:
-            found = _edt.counted_slice(counts, group if n_groups > 1 else 1, n_groups)
-        if found is not None:
-            positives, lo, hi, count, total = found
-            if total < 0:  # too large a sum to be exact in any order: add them in order
-                count, total = _edt.slice_total(w, lo, hi)
-            if positives == 0 or count == 0 or total <= 0:
-                return None
-            return int(_edt.group_draw(w, lo, hi, rng.random() * total))
-        lo, hi = 0.0, np.inf
-        if n_groups > 1:
-            found = _edt.thresholds(w, group, n_groups, True)
-            if found is None:  # too many distinct weights to count: sort them
-                vals = w[w > 0]
-                found = (vals.size, 0.0, 0.0)
-                if vals.size:
-                    found = (vals.size, *_sorted_thresholds(vals, group, n_groups))
-            if found[0] == 0:
-                return None
-            lo, hi = found[1], found[2]
-        count, total = _edt.slice_total(w, lo, hi)
+            counted = _edt.counted_slice(counts, group if n_groups > 1 else 1, n_groups)
+        if counted is not None:  # total < 0: too large a sum to be exact in any order
+            _, lo, hi, count, total = counted
+        else:
+            lo, hi = 0.0, np.inf
+            if n_groups > 1:
+                found = _edt.thresholds(w, group, n_groups, True)
+                if found is None:  # too many distinct weights to count: sort them
+                    vals = w[w > 0]
+                    found = (vals.size, 0.0, 0.0)
+                    if vals.size:
+                        found = (vals.size, *_sorted_thresholds(vals, group, n_groups))
+                if found[0] == 0:
+                    return None
+                lo, hi = found[1], found[2]
+            total = -1.0
+        if total < 0:  # the slice's float64 sum in order
+            count, total = _edt.slice_total(w, lo, hi)
         if count == 0 or total <= 0:
             return None
         return int(_edt.group_draw(w, lo, hi, rng.random() * total))

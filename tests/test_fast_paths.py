@@ -199,6 +199,9 @@ def test_box_regions_give_the_values_of_index_regions_and_of_scipy():
             pairs = edt.region_box(box, box.shape[1], by_box, threads, True, starts)
             np.testing.assert_array_equal(np.frombuffer(pairs, np.uint32).reshape(-1, 2), counted)
             np.testing.assert_array_equal(starts, row_starts)
+            alone = np.full(box.shape[0] + 1, -1, np.int64)  # the same without a transform
+            edt.row_starts(box, box.shape[1], alone)
+            np.testing.assert_array_equal(alone, row_starts)
             np.testing.assert_array_equal(by_box, want[idx])
             assert edt.region(idx, w, by_idx, threads, True) == pairs
             expected = (float(left[first]), first if left[first] > 0 else -1)
